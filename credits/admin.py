@@ -1,0 +1,115 @@
+"""Ledger rows are read-only here; balances change only through the services, from the
+"Adjust credit balance" page that the User and Company admins link to."""
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+
+from . import selectors, services
+from .forms import AdjustBalanceForm, add_service_errors
+from .models import CreditAccount, CreditLot, CreditLotUsage, CreditTransaction
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class LotUsageInline(admin.TabularInline):
+    model = CreditLotUsage
+    fk_name = "transaction"
+    fields = ["lot", "amount"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(CreditTransaction)
+class CreditTransactionAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "account", "kind", "amount", "balance_after", "actor", "memo"]
+    list_filter = ["kind", "created_at"]
+    search_fields = [
+        "memo",
+        "account__user__email",
+        "account__user__first_name",
+        "account__user__last_name",
+        "account__company__name",
+    ]
+    list_select_related = ["account__user", "account__company", "actor"]
+    date_hierarchy = "created_at"
+    inlines = [LotUsageInline]
+    show_full_result_count = False
+
+
+@admin.register(CreditLot)
+class CreditLotAdmin(ReadOnlyAdmin):
+    list_display = ["id", "account", "amount", "remaining", "expires_on", "created_at"]
+    list_filter = ["expires_on", "created_at"]
+    search_fields = ["account__user__email", "account__company__name"]
+    list_select_related = ["account__user", "account__company"]
+    show_full_result_count = False
+
+
+@admin.register(CreditAccount)
+class CreditAccountAdmin(ReadOnlyAdmin):
+    list_display = ["id", "user", "company", "balance", "last_seq"]
+    search_fields = ["user__email", "company__name"]
+    list_select_related = ["user", "company"]
+
+
+class AdjustBalanceAdminMixin:
+    """Adds an "Adjust credit balance" page to a User or Company admin."""
+
+    change_form_template = "admin/credits/change_form_with_adjust.html"
+
+    def get_urls(self):
+        info = self.opts.app_label, self.opts.model_name
+        return [
+            path(
+                "<int:object_id>/adjust-credits/",
+                self.admin_site.admin_view(self.adjust_credits_view),
+                name="{}_{}_adjust_credits".format(*info),
+            )
+        ] + super().get_urls()
+
+    def adjust_credits_view(self, request, object_id):
+        if not request.user.has_perm("credits.adjust_balance"):
+            raise PermissionDenied
+        customer = get_object_or_404(self.model, pk=object_id)
+        change_url = reverse(
+            f"admin:{self.opts.app_label}_{self.opts.model_name}_change", args=[customer.pk]
+        )
+        if request.method == "POST":
+            form = AdjustBalanceForm(request.POST)
+            if form.is_valid():
+                try:
+                    services.adjust_balance(customer, actor=request.user, **form.cleaned_data)
+                except ValidationError as error:
+                    add_service_errors(form, error)
+                else:
+                    messages.success(request, "The credit balance was adjusted.")
+                    return redirect(change_url)
+        else:
+            form = AdjustBalanceForm.blank()
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "original": customer,
+            "title": f"Adjust credit balance: {customer}",
+            "form": form,
+            "balance": selectors.get_balance(customer),
+            "breakdown": selectors.get_expiration_breakdown(customer),
+            "change_url": change_url,
+        }
+        return TemplateResponse(request, "admin/credits/adjust_balance.html", context)

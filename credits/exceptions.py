@@ -1,0 +1,26 @@
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+
+
+class InsufficientCredits(ValidationError):
+    """A deduction asked for more than the customer's balance. Nothing was written."""
+
+    def __init__(self, available: Decimal, requested: Decimal | None = None):
+        self.available = available
+        self.requested = requested
+        super().__init__(
+            f"Only {available.normalize():f} credits are available.",
+            code="insufficient_credits",
+        )
+
+
+class IdempotencyConflict(ValidationError):
+    """The idempotency key was already used for an adjustment with different content."""
+
+    def __init__(self, key: str):
+        self.key = key
+        super().__init__(
+            "This request key was already used for a different adjustment.",
+            code="idempotency_conflict",
+        )

@@ -1,0 +1,146 @@
+"""Every read of the ledger that is more than a lookup.
+
+Balance, breakdown and the newest page of transactions read only open lots (a partial
+index) and the newest rows of one account (index on account, seq): their cost does not
+grow with the length of a customer's history.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db.models import F, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from customers.models import Company, User
+
+from .models import CreditLot, CreditTransaction
+
+ZERO = Decimal("0.00")
+CENT = Decimal("0.01")
+PAGE_SIZE = 25
+
+
+def _account_lookup(customer, prefix: str = "account__") -> dict:
+    field = "user" if isinstance(customer, User) else "company"
+    if not isinstance(customer, (User, Company)):
+        raise TypeError(f"A customer is a User or a Company, not {type(customer).__name__}.")
+    return {f"{prefix}{field}": customer}
+
+
+def _usable_lots(customer) -> QuerySet[CreditLot]:
+    """Lots that still hold credits and whose time is not up (even if not yet swept)."""
+    today = timezone.localdate(timezone.now())
+    return CreditLot.objects.filter(**_account_lookup(customer), remaining__gt=0).filter(
+        Q(expires_on__isnull=True) | Q(expires_on__gte=today)
+    )
+
+
+def get_balance(customer) -> Decimal:
+    """The credits the customer can spend now."""
+    total = _usable_lots(customer).aggregate(total=Sum("remaining"))["total"]
+    return total.quantize(CENT) if total is not None else ZERO
+
+
+def get_expiration_breakdown(customer) -> list[tuple[dt.date | None, Decimal]]:
+    """(expiration date or None, credits) soonest first, never-expiring last, only > 0."""
+    rows = (
+        _usable_lots(customer)
+        .order_by()
+        .values("expires_on")
+        .annotate(total=Sum("remaining"))
+        .order_by(F("expires_on").asc(nulls_last=True))
+    )
+    return [(row["expires_on"], row["total"].quantize(CENT)) for row in rows if row["total"] > 0]
+
+
+def balance_subquery(owner_field: str):
+    """An annotation giving each User or Company row its balance in the same query.
+
+    `owner_field` is "user" or "company". Usage:
+    `User.objects.annotate(credit_balance=balance_subquery("user"))`.
+    """
+    today = timezone.localdate(timezone.now())
+    usable = (
+        CreditLot.objects.filter(**{f"account__{owner_field}": OuterRef("pk")}, remaining__gt=0)
+        .filter(Q(expires_on__isnull=True) | Q(expires_on__gte=today))
+        .order_by()
+        .values(f"account__{owner_field}")
+        .annotate(total=Sum("remaining"))
+        .values("total")
+    )
+    return Coalesce(Subquery(usable), Value(ZERO))
+
+
+def get_transactions(customer) -> QuerySet[CreditTransaction]:
+    """The customer's transactions, newest first."""
+    return (
+        CreditTransaction.objects.filter(**_account_lookup(customer))
+        .select_related("actor")
+        .order_by("-seq")
+    )
+
+
+def filter_transactions(
+    customer,
+    *,
+    kinds: list[str] | None = None,
+    date_from: dt.date | None = None,
+    date_to: dt.date | None = None,
+) -> QuerySet[CreditTransaction]:
+    """get_transactions narrowed by kind and by a date range (inclusive, space's time zone)."""
+    rows = get_transactions(customer)
+    if kinds:
+        rows = rows.filter(kind__in=kinds)
+    zone = timezone.get_default_timezone()
+    if date_from:
+        rows = rows.filter(created_at__gte=dt.datetime.combine(date_from, dt.time.min, zone))
+    if date_to:
+        next_day = date_to + dt.timedelta(days=1)
+        rows = rows.filter(created_at__lt=dt.datetime.combine(next_day, dt.time.min, zone))
+    return rows
+
+
+@dataclass(frozen=True)
+class TransactionPage:
+    """One page of a keyset-paginated transaction list (newest first).
+
+    `older` / `newer` are the cursors (a `seq`) for the next and previous pages, or None.
+    """
+
+    rows: list[CreditTransaction]
+    older: int | None
+    newer: int | None
+
+
+def get_transaction_page(
+    rows: QuerySet[CreditTransaction],
+    *,
+    before: int | None = None,
+    after: int | None = None,
+    size: int = PAGE_SIZE,
+) -> TransactionPage:
+    """A page of `rows` older than `before` or newer than `after` (by seq), never OFFSET.
+
+    Cost depends on the page size, not on how deep the page is.
+    """
+    if after is not None:
+        newer_first = list(rows.filter(seq__gt=after).order_by("seq")[: size + 1])
+        has_newer = len(newer_first) > size
+        page = list(reversed(newer_first[:size]))
+        has_older = bool(page) and rows.filter(seq__lt=page[-1].seq).exists()
+    else:
+        if before is not None:
+            rows = rows.filter(seq__lt=before)
+        fetched = list(rows.order_by("-seq")[: size + 1])
+        page = fetched[:size]
+        has_older = len(fetched) > size
+        has_newer = before is not None and bool(page)
+    return TransactionPage(
+        rows=page,
+        older=page[-1].seq if has_older else None,
+        newer=page[0].seq if has_newer else None,
+    )

@@ -1,0 +1,1 @@
+"""Notifications: see issue "Notifications through Celery" (built there)."""

@@ -1,0 +1,55 @@
+import datetime as dt
+import os
+
+import pytest
+from django.conf import settings
+from django.utils import timezone
+
+REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
+
+
+def _needs(item, what: str, reason: str):
+    if REQUIRE_SERVICES:
+        pytest.fail(f"{what} is required (REQUIRE_SERVICES=1) but {reason}", pytrace=False)
+    pytest.skip(f"needs {what}: {reason}")
+
+
+def pytest_runtest_setup(item):
+    if item.get_closest_marker("postgres"):
+        engine = settings.DATABASES["default"]["ENGINE"]
+        if "postgresql" not in engine:
+            _needs(item, "PostgreSQL", "DATABASE_URL does not point at PostgreSQL")
+    if item.get_closest_marker("redis") and not settings.CELERY_BROKER_URL.startswith("redis"):
+        _needs(item, "Redis", "CELERY_BROKER_URL does not point at Redis")
+
+
+class Clock:
+    """The time the app sees through django.utils.timezone.now()."""
+
+    def __init__(self, start: dt.datetime):
+        self.now = start
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    def advance(self, **delta) -> dt.datetime:
+        self.now += dt.timedelta(**delta)
+        return self.now
+
+    def set_local(self, year, month, day, hour=12, minute=0, second=0) -> dt.datetime:
+        """Set the clock to a wall-clock moment in the space's time zone."""
+        naive = dt.datetime(year, month, day, hour, minute, second)
+        self.now = timezone.make_aware(naive, timezone.get_default_timezone())
+        return self.now
+
+    def today(self) -> dt.date:
+        return timezone.localdate(self.now)
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """A movable clock, starting at noon on 1 Jun 2026 in the space's time zone."""
+    moving = Clock(timezone.now())
+    moving.set_local(2026, 6, 1, 12)
+    monkeypatch.setattr(timezone, "now", moving)
+    return moving
