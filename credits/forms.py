@@ -52,8 +52,16 @@ class AdjustBalanceForm(forms.Form):
         choices=[("add", "Add"), ("deduct", "Deduct")],
         widget=forms.RadioSelect,
     )
-    expires_on = forms.DateField(
+    # "Never" or "On a date" (then `expires_on`). Optional so that a post with only a date
+    # (the Django admin page, older clients) still means "expires on that date".
+    expiry = forms.ChoiceField(
         label="Expiration",
+        required=False,
+        choices=[("never", "Never"), ("date", "On a date")],
+        widget=forms.RadioSelect,
+    )
+    expires_on = forms.DateField(
+        label="Expiration date",
         required=False,
         help_text="Leave empty for credits that never expire.",
         widget=forms.DateInput(attrs={"type": "date"}),
@@ -75,12 +83,18 @@ class AdjustBalanceForm(forms.Form):
     @classmethod
     def blank(cls, **kwargs):
         """A new form with its one-time key: submitting it twice records one adjustment."""
-        return cls(initial={"kind": "add", "idempotency_key": uuid.uuid4().hex}, **kwargs)
+        return cls(
+            initial={"kind": "add", "expiry": "never", "idempotency_key": uuid.uuid4().hex},
+            **kwargs,
+        )
 
     def clean(self):
         cleaned = super().clean()
-        if cleaned.get("kind") == "deduct":
+        expiry = cleaned.pop("expiry", "")
+        if cleaned.get("kind") == "deduct" or expiry == "never":
             cleaned["expires_on"] = None  # Expiration applies only to additions.
+        elif expiry == "date" and not cleaned.get("expires_on") and "expires_on" not in self.errors:
+            self.add_error("expires_on", "Choose the date the credits expire, or Never.")
         return cleaned
 
 

@@ -144,3 +144,37 @@ def get_transaction_page(
         older=page[-1].seq if has_older else None,
         newer=page[0].seq if has_newer else None,
     )
+
+
+def get_balance_history(customer, *, days: int = 90) -> list[tuple[dt.date, Decimal]]:
+    """The balance at the end of each of the last `days` days, oldest first; today's is
+    the balance now.
+
+    One query with one small subquery per day (the newest transaction before that day
+    ended, found through the index on account and created_at), so its cost depends on
+    `days`, never on how many transactions the customer has.
+    """
+    from .models import CreditAccount
+
+    today = timezone.localdate(timezone.now())
+    zone = timezone.get_default_timezone()
+    days_shown = [today - dt.timedelta(days=back) for back in range(days - 1, 0, -1)]
+    history = CreditTransaction.objects.filter(account=OuterRef("pk"))
+    at_end_of = {
+        f"day_{index}": Subquery(
+            history.filter(
+                created_at__lt=dt.datetime.combine(day + dt.timedelta(days=1), dt.time.min, zone)
+            )
+            .order_by("-created_at", "-seq")
+            .values("balance_after")[:1]
+        )
+        for index, day in enumerate(days_shown)
+    }
+    account = (
+        CreditAccount.objects.filter(**_account_lookup(customer, prefix=""))
+        .annotate(**at_end_of)
+        .values(*at_end_of)
+        .first()
+    )
+    balances = [(account or {}).get(f"day_{index}") or ZERO for index in range(len(days_shown))]
+    return [*zip(days_shown, balances, strict=True), (today, get_balance(customer))]
