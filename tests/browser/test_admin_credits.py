@@ -5,6 +5,7 @@ import csv
 import datetime as dt
 import io
 import re
+from unittest import mock
 
 import pytest
 from django.utils import timezone
@@ -27,7 +28,17 @@ def test_admin_adjusts_a_balance_and_reads_the_transactions(page, login, screens
         UserFactory(first_name=first, last_name=last)
     acme = CompanyFactory(name="Acme Ltd", email="billing@acme.example")
     MembershipFactory(company=acme, user=maria, role="manager")
-    services.add_credits(acme, 200, memo="Company plan top-up", actor=admin)
+    # The company has a few months of history, so its balance chart has a shape.
+    now = timezone.now()
+    for days_ago, amount, memo in [
+        (80, 200, "Company plan top-up"),
+        (60, -35, "Board room"),
+        (20, 40, "Event compensation"),
+        (5, -22, "Meeting room"),
+    ]:
+        with mock.patch.object(timezone, "now", return_value=now - dt.timedelta(days=days_ago)):
+            kind = "add" if amount > 0 else "deduct"
+            services.adjust_balance(acme, kind=kind, amount=abs(amount), memo=memo, actor=admin)
     next_month = timezone.localdate(timezone.now()) + dt.timedelta(days=31)
 
     login(admin.email, PASSWORD)
@@ -147,3 +158,32 @@ def test_staff_without_the_permission_sees_no_button_and_cannot_post(page, login
     page.reload()
     expect(balance_section.get_by_test_id("balance")).to_have_text("20 credits")
     assert selectors.get_balance(maria) == 20
+
+
+@pytest.mark.django_db(transaction=True)
+def test_without_javascript_the_adjust_form_works_with_page_loads(browser, live_server):
+    admin = User.objects.create_superuser(email="ada@example.com", password=PASSWORD)
+    maria = UserFactory(first_name="Maria", last_name="Garcia")
+    context = browser.new_context(java_script_enabled=False, base_url=live_server.url)
+    page = context.new_page()
+    try:
+        page.goto("/login/")
+        page.get_by_label("Email").fill(admin.email)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+        page.goto(maria.get_absolute_url())
+        page.get_by_role("button", name="Adjust balance").click()
+        expect(page.get_by_role("heading", name="Adjust balance")).to_be_visible()
+        page.get_by_label("Amount").fill("-3")
+        page.get_by_role("button", name="Save adjustment").click()
+        expect(page.get_by_text("Enter an amount greater than 0.")).to_be_visible()
+        page.get_by_label("Amount").fill("12")
+        page.get_by_label("Memo").fill("Welcome bonus")
+        page.get_by_role("button", name="Save adjustment").click()
+        expect(page.get_by_role("heading", name="Maria Garcia")).to_be_visible()
+        expect(page.get_by_text("Added 12 credits to Maria Garcia's balance.")).to_be_visible()
+        balance = page.get_by_role("region", name="Credit balance")
+        expect(balance.get_by_test_id("balance")).to_have_text("12 credits")
+        expect(balance).to_contain_text("12 credits never expire")
+    finally:
+        context.close()
