@@ -51,6 +51,7 @@ class AdjustBalanceForm(forms.Form):
         label="Adjustment type",
         choices=[("add", "Add"), ("deduct", "Deduct")],
         widget=forms.RadioSelect,
+        error_messages={"required": "Choose Add or Deduct."},
     )
     # "Never" or "On a date" (then `expires_on`). Optional so that a post with only a date
     # (the Django admin page, older clients) still means "expires on that date".
@@ -69,6 +70,10 @@ class AdjustBalanceForm(forms.Form):
     amount = forms.DecimalField(
         label="Amount",
         max_digits=20,
+        error_messages={
+            "required": "Enter the amount.",
+            "invalid": "Enter the amount as a number.",
+        },
         widget=forms.NumberInput(attrs={"step": "0.01", "min": "0.01", "inputmode": "decimal"}),
     )
     memo = forms.CharField(
