@@ -22,7 +22,9 @@ def _date_words(day: dt.date) -> str:
 
 @pytest.mark.django_db(transaction=True)
 def test_admin_adjusts_a_balance_and_reads_the_transactions(page, login, screenshot):
-    admin = User.objects.create_superuser(email="ada@example.com", password=PASSWORD)
+    admin = User.objects.create_superuser(
+        email="ada@example.com", password=PASSWORD, first_name="Ada", last_name="Admin"
+    )
     maria = UserFactory(first_name="Maria", last_name="Garcia", email="maria@example.com")
     for first, last in [("Tom", "Becker"), ("Lena", "Novak"), ("Sam", "Okafor")]:
         UserFactory(first_name=first, last_name=last)
@@ -162,7 +164,9 @@ def test_staff_without_the_permission_sees_no_button_and_cannot_post(page, login
 
 @pytest.mark.django_db(transaction=True)
 def test_without_javascript_the_adjust_form_works_with_page_loads(browser, live_server):
-    admin = User.objects.create_superuser(email="ada@example.com", password=PASSWORD)
+    admin = User.objects.create_superuser(
+        email="ada@example.com", password=PASSWORD, first_name="Ada", last_name="Admin"
+    )
     maria = UserFactory(first_name="Maria", last_name="Garcia")
     context = browser.new_context(java_script_enabled=False, base_url=live_server.url)
     page = context.new_page()
