@@ -17,3 +17,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("credits.urls")),
 ]
+
+admin.site.site_header = "SpaceCredits administration"
+admin.site.site_title = "SpaceCredits admin"
