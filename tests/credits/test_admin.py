@@ -56,9 +56,7 @@ def test_adjusting_from_the_admin_goes_through_the_services(client, superuser, c
     assert (added.actor, added.memo) == (superuser, "Top-up")
 
 
-def test_admin_deduction_larger_than_balance_shows_the_available_credits(
-    client, superuser, clock
-):
+def test_admin_deduction_larger_than_balance_shows_the_available_credits(client, superuser, clock):
     member = UserFactory()
     services.add_credits(member, 3)
     before = snapshot()
