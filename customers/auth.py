@@ -1,5 +1,6 @@
 """Login throttling helpers for django-axes."""
 
+from axes.backends import AxesStandaloneBackend
 from django.conf import settings
 from django.shortcuts import render
 
@@ -19,3 +20,15 @@ def lockout_response(request, original_response=None, credentials=None):
     minutes = max(1, round(settings.AXES_COOLOFF_TIME.total_seconds() / 60))
     context = {"minutes": minutes, "failure_limit": settings.AXES_FAILURE_LIMIT}
     return render(request, "account/locked_out.html", context, status=429)
+
+
+class LoginThrottleBackend(AxesStandaloneBackend):
+    """django-axes' lockout check for every login made through an HTTP request (the login
+    page, the Django admin). A call to authenticate() without a request (the test client's
+    login(), a shell) is not a visitor guessing passwords: it goes on to the next backend
+    instead of failing with AxesBackendRequestParameterRequired."""
+
+    def authenticate(self, request, username=None, password=None, **kwargs):
+        if request is None:
+            return None
+        return super().authenticate(request, username=username, password=password, **kwargs)

@@ -55,3 +55,13 @@ def test_a_successful_login_resets_the_count():
     for _ in range(settings.AXES_FAILURE_LIMIT - 1):
         assert attempt(client, member.email, "wrong-guess").status_code == 200
     assert attempt(client, member.email, PASSWORD).status_code == 302
+
+
+@pytest.mark.django_db
+def test_the_test_clients_login_still_works_and_is_not_counted():
+    member = UserFactory()
+    client = Client()
+    for _ in range(settings.AXES_FAILURE_LIMIT + 2):
+        assert client.login(username=member.email, password="wrong-guess") is False
+    assert client.login(username=member.email, password=PASSWORD) is True
+    assert AccessAttempt.objects.count() == 0
