@@ -16,6 +16,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("", include("credits.urls")),
+    path("", include("customers.member_urls")),
 ]
 
 admin.site.site_header = "SpaceCredits administration"
