@@ -30,9 +30,14 @@ class TransactionFilterForm(forms.Form):
             self.add_error("date_to", "The end date must be on or after the start date.")
         return cleaned
 
+    def _valid_data(self) -> dict:
+        # The fields that are valid: one bad filter does not drop the others.
+        self.is_valid()
+        return getattr(self, "cleaned_data", {})
+
     def filters(self) -> dict:
-        """Keyword arguments for selectors.filter_transactions (call after is_valid())."""
-        data = self.cleaned_data if self.is_valid() else {}
+        """Keyword arguments for selectors.filter_transactions."""
+        data = self._valid_data()
         return {
             "kinds": [data["kind"]] if data.get("kind") else None,
             "date_from": data.get("date_from"),
@@ -40,7 +45,7 @@ class TransactionFilterForm(forms.Form):
         }
 
     def cursor(self) -> dict:
-        data = self.cleaned_data if self.is_valid() else {}
+        data = self._valid_data()
         return {"before": data.get("before"), "after": data.get("after")}
 
 

@@ -18,6 +18,8 @@ RECENT_TRANSACTIONS = 5
 def home(request):
     if policies.can_manage_customers(request.user):
         return redirect("customers:list")
+    if not request.user.is_staff:
+        return redirect("member:membership")
     return render(request, "home.html")
 
 

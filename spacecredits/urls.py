@@ -17,4 +17,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("customers/", include("customers.urls")),
     path("", include("credits.urls")),
+    path("", include("customers.member_urls")),
 ]
+
+admin.site.site_header = "SpaceCredits administration"
+admin.site.site_title = "SpaceCredits admin"

@@ -44,8 +44,8 @@ def test_members_who_are_not_staff_never_reach_the_customers_pages(client):
         company.get_absolute_url(),
     ]:
         assert client.get(url).status_code == 403
-    # Their home page is not the staff one.
-    assert client.get("/").status_code == 200
+    # Their home is the Membership page, not the staff one.
+    assert client.get("/")["Location"] == reverse("member:membership")
 
 
 def test_staff_land_on_the_customers_page(client, staff):
