@@ -94,7 +94,7 @@ class AdjustBalanceForm(forms.Form):
     def blank(cls, **kwargs):
         """A new form with its one-time key: submitting it twice records one adjustment."""
         return cls(
-            initial={"kind": "add", "expiry": "never", "idempotency_key": uuid.uuid4().hex},
+            initial={"kind": "add", "idempotency_key": uuid.uuid4().hex},
             **kwargs,
         )
 
