@@ -315,8 +315,10 @@ def grant_credits(
     idempotency_key = clean_idempotency_key(idempotency_key)
 
     with transaction.atomic():
-        now = timezone.now()
         account = _lock_account(customer)
+        # Read the clock only once the lock is held, so an account's created_at rises with
+        # its seq even when adjustments queue for the lock.
+        now = timezone.now()
         earlier = _replay(
             account,
             idempotency_key,
@@ -370,8 +372,10 @@ def charge_credits(
     idempotency_key = clean_idempotency_key(idempotency_key)
 
     with transaction.atomic():
-        now = timezone.now()
         account = _lock_account(customer)
+        # Read the clock only once the lock is held, so an account's created_at rises with
+        # its seq even when adjustments queue for the lock.
+        now = timezone.now()
         earlier = _replay(
             account,
             idempotency_key,

@@ -30,13 +30,18 @@ def taken_from(transaction) -> dict[int, Decimal]:
 
 
 def assert_chain_intact(account: CreditAccount):
-    """previous balance_after + amount = balance_after, for every row, in seq order."""
+    """previous balance_after + amount = balance_after, for every row, in seq order,
+    and created_at never goes back."""
     previous = Decimal("0")
+    previous_time = None
     seqs = []
     for row in account.transactions.order_by("seq"):
         assert previous + row.amount == row.balance_after, (row.seq, previous, row.amount)
         assert row.balance_after >= 0
+        # History is in time order: date filters rely on it.
+        assert previous_time is None or row.created_at >= previous_time, row.seq
         previous = row.balance_after
+        previous_time = row.created_at
         seqs.append(row.seq)
     assert seqs == list(range(1, len(seqs) + 1))
     account.refresh_from_db()
