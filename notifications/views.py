@@ -18,11 +18,10 @@ CHANGED = "notificationsChanged"
 @require_GET
 def notification_list(request):
     page = Paginator(selectors.inbox(request.user), PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(
-        request,
-        "notifications/list.html",
-        {"page": page, "unread": selectors.unread_count(request.user)},
-    )
+    template = "notifications/list.html"
+    if request.htmx and request.htmx.target == "notification-summary":
+        template += "#summary"  # The unread count after a notification was marked read.
+    return render(request, template, {"page": page, "unread": selectors.unread_count(request.user)})
 
 
 @login_required
