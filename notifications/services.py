@@ -19,6 +19,7 @@ from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
+from kombu.exceptions import OperationalError
 
 from credits.models import CreditAccount, CreditLot, CreditTransaction
 from customers.models import CompanyMembership, User
@@ -136,8 +137,18 @@ def _write(notifications: list[Notification]) -> list[Notification]:
 def _queue_emails(notification_ids: list[int]) -> None:
     from .tasks import send_notification_email
 
-    for notification_id in notification_ids:
-        send_notification_email.delay(notification_id)
+    for done, notification_id in enumerate(notification_ids):
+        try:
+            send_notification_email.delay(notification_id)
+        except OperationalError as error:  # The broker is down: the rows stay pending.
+            logger.warning(
+                "Could not queue %s notification email(s) (%s: %s); the periodic sweep"
+                " sends them once the broker is back.",
+                len(notification_ids) - done,
+                type(error).__name__,
+                error,
+            )
+            return
 
 
 def _notifications_for(customer, kind, words, **fields) -> list[Notification]:

@@ -249,12 +249,14 @@ def assert_exactly_one_email_each():
     assert not Notification.objects.exclude(email_status=EmailStatus.SENT).exists()
 
 
-def latencies_ms() -> list[float]:
-    rows = Notification.objects.values_list("pk", "created_at")
+def latencies_ms(after_pk: int = 0) -> list[float]:
+    """Milliseconds from each notification's creation (in the adjustment) to its email."""
+    rows = Notification.objects.filter(pk__gt=after_pk).values_list("pk", "created_at")
     created = {f"<notification-{pk}@spacecredits>": at for pk, at in rows}
     return sorted(
         (sent_at - created[mid]).total_seconds() * 1000
         for mid, sent_at in CapturedEmail.objects.values_list("message_id", "created_at")
+        if mid in created
     )
 
 
@@ -295,6 +297,13 @@ def test_200_adjustments_200_emails_then_a_killed_worker_loses_and_doubles_none(
     assert CapturedEmail.objects.count() == 400
     assert_exactly_one_email_each()
     report(capsys, "400 adjustments, incl. worker SIGKILL and 70 adjustments down", latencies_ms())
+
+    # Latency without a queue in front: one adjustment every 100 ms.
+    last_pk = Notification.objects.order_by("pk").last().pk
+    adjust(members, 30, start=400, during=lambda i: time.sleep(0.1))
+    assert wait_for_emails(430) == 430
+    assert_exactly_one_email_each()
+    report(capsys, "30 adjustments, one every 100 ms", latencies_ms(after_pk=last_pk))
 
 
 def test_a_redis_restart_loses_and_doubles_no_email(worker_on, own_redis, members, capsys):
