@@ -13,6 +13,7 @@ import datetime as dt
 import logging
 from decimal import Decimal
 from functools import partial
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
@@ -286,6 +287,12 @@ def retry_countdown(attempts: int) -> float:
     return min(base * 2 ** max(attempts - 1, 0), RETRY_MAX_SECONDS)
 
 
+def email_message_id(notification_id: int) -> str:
+    """The Message-ID of a notification's email: the same on every try."""
+    host = urlsplit(settings.SITE_URL).hostname or "spacecredits"
+    return f"<notification-{notification_id}@{host}>"
+
+
 def build_email(notification: Notification) -> EmailMultiAlternatives:
     context = {
         "notification": notification,
@@ -305,7 +312,7 @@ def build_email(notification: Notification) -> EmailMultiAlternatives:
         to=[notification.recipient.email],
         # The same Message-ID on every try lets a mail server or client drop a duplicate
         # in the one case we cannot rule out: SMTP accepted it and we crashed before commit.
-        headers={"Message-ID": f"<notification-{notification.pk}@spacecredits>"},
+        headers={"Message-ID": email_message_id(notification.pk)},
     )
     message.attach_alternative(html, "text/html")
     return message

@@ -61,3 +61,11 @@ def test_member_reads_notifications_and_the_bell_follows(page, login, screenshot
     expect(page.get_by_label("Credit updates by admin")).not_to_be_checked()
     expect(page.get_by_label("Expiry reminders")).to_be_checked()
     screenshot("notifications-preferences")
+
+    # A new adjustment while the page is open: the bell fetches the count again (htmx
+    # polls every 20 s; the same request runs on the event, which the test sends now).
+    services.add_credits(member, 3)
+    header = page.get_by_role("banner")
+    expect(header.get_by_role("link", name="Notifications", exact=True)).to_be_visible()
+    page.evaluate("document.body.dispatchEvent(new CustomEvent('notificationsChanged'))")
+    expect(header.get_by_role("link", name="Notifications, 1 unread")).to_be_visible()

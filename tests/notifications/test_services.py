@@ -32,6 +32,7 @@ def test_an_addition_tells_the_user_in_app_and_by_one_email(
     assert len(mailoutbox) == 1
     email = mailoutbox[0]
     assert email.to == [member.email]
+    assert email.extra_headers["Message-ID"] == notifications.email_message_id(notification.pk)
     assert "25 credits were added to your balance" in email.body
     assert "Balance now: 25 credits" in email.body
     assert "http://127.0.0.1:8000/membership/" in email.body
@@ -229,3 +230,17 @@ def test_inactive_users_are_not_told():
     member = UserFactory(is_active=False)
     services.add_credits(member, 5)
     assert Notification.objects.count() == 0
+
+
+def test_every_beat_entry_names_a_registered_task():
+    from django.conf import settings
+
+    from spacecredits.celery import app
+
+    app.loader.import_default_modules()
+    names = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert {
+        "notifications.tasks.resend_pending_emails",
+        "notifications.tasks.send_expiry_reminders",
+    } <= names
+    assert names <= set(app.tasks)

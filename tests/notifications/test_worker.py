@@ -8,6 +8,7 @@ in the end every notification has exactly one email.
 
 import datetime as dt
 import os
+import re
 import signal
 import socket
 import statistics
@@ -100,6 +101,17 @@ class Worker:
             if self.process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"The worker did not start:\n{log.read_text()[-3000:]}")
             time.sleep(0.1)
+
+    def kill_pool_processes(self):
+        """SIGKILL the pool processes: the worker requeues the tasks they were running
+        (task_reject_on_worker_lost) and forks new ones."""
+        children = subprocess.run(  # noqa: S603
+            ["pgrep", "-P", str(self.process.pid)],  # noqa: S607
+            capture_output=True,
+            text=True,
+        ).stdout.split()
+        for pid in children:
+            os.kill(int(pid), signal.SIGKILL)
 
     def kill(self):
         """SIGKILL the worker and its pool processes: no shutdown, no acknowledgements."""
@@ -209,6 +221,11 @@ def adjust(members, count, *, start=0, during=None):
         services.add_credits(members[i % len(members)], 1, memo=f"Adjustment {i}")
 
 
+def tasks_lost_with_pool_processes(worker: Worker) -> int:
+    logs = "".join(path.read_text() for path in worker.log_dir.glob("worker-*.log"))
+    return len(set(re.findall(r"Worker exited prematurely: signal 9 \(SIGKILL\) Job: (\d+)", logs)))
+
+
 def wait_for_emails(expected: int, timeout: float = DELIVERY_TIMEOUT) -> int:
     deadline = time.monotonic() + timeout
     while (sent := CapturedEmail.objects.count()) < expected and time.monotonic() < deadline:
@@ -240,7 +257,7 @@ def sweep_and_wait(expected: int) -> int:
 
 def assert_exactly_one_email_each():
     notices = {
-        f"<notification-{pk}@spacecredits>"
+        notifications.email_message_id(pk)
         for pk in Notification.objects.values_list("pk", flat=True)
     }
     emails = Counter(CapturedEmail.objects.values_list("message_id", flat=True))
@@ -252,7 +269,7 @@ def assert_exactly_one_email_each():
 def latencies_ms(after_pk: int = 0) -> list[float]:
     """Milliseconds from each notification's creation (in the adjustment) to its email."""
     rows = Notification.objects.filter(pk__gt=after_pk).values_list("pk", "created_at")
-    created = {f"<notification-{pk}@spacecredits>": at for pk, at in rows}
+    created = {notifications.email_message_id(pk): at for pk, at in rows}
     return sorted(
         (sent_at - created[mid]).total_seconds() * 1000
         for mid, sent_at in CapturedEmail.objects.values_list("message_id", "created_at")
@@ -285,6 +302,8 @@ def test_200_adjustments_200_emails_then_a_killed_worker_loses_and_doubles_none(
     report(capsys, "200 adjustments, worker up", latencies_ms())
 
     def kill_and_restart(i):
+        if i == 230:
+            worker.kill_pool_processes()
         if i == 260:
             worker.kill()
         if i == 330:
@@ -292,11 +311,20 @@ def test_200_adjustments_200_emails_then_a_killed_worker_loses_and_doubles_none(
 
     adjust(members, 200, start=200, during=kill_and_restart)
     left = sweep_and_wait(400)
+    lost = tasks_lost_with_pool_processes(worker)
     with capsys.disabled():
-        print(f"[delivery] after SIGKILL: {left} email(s) were pending when the sweep ran")
+        print(
+            f"[delivery] SIGKILL: {lost} task(s) lost with a pool process and requeued,"
+            f" {left} email(s) still pending when the sweep ran"
+        )
     assert CapturedEmail.objects.count() == 400
     assert_exactly_one_email_each()
-    report(capsys, "400 adjustments, incl. worker SIGKILL and 70 adjustments down", latencies_ms())
+    report(
+        capsys,
+        "400 adjustments, incl. SIGKILL of the pool processes, then of the whole worker"
+        " and 70 adjustments while it was down",
+        latencies_ms(),
+    )
 
     # Latency without a queue in front: one adjustment every 100 ms.
     last_pk = Notification.objects.order_by("pk").last().pk
@@ -306,7 +334,7 @@ def test_200_adjustments_200_emails_then_a_killed_worker_loses_and_doubles_none(
     report(capsys, "30 adjustments, one every 100 ms", latencies_ms(after_pk=last_pk))
 
 
-def test_a_redis_restart_loses_and_doubles_no_email(worker_on, own_redis, members, capsys):
+def test_a_redis_restart_loses_and_doubles_no_email(own_redis, worker_on, members, capsys):
     with publishing_to(own_redis.url):
         worker_on(own_redis.url)
         adjust(members, 50)
