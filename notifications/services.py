@@ -115,6 +115,8 @@ def _adjustment_words(customer, recipient, tx: CreditTransaction) -> tuple[str, 
 
 
 def _email_wanted(recipients: list[User], kind: str) -> dict[int, bool]:
+    if not recipients:
+        return {}
     field = PREFERENCE_FOR_KIND[kind]
     turned_off = set(
         NotificationPreferences.objects.filter(
@@ -129,8 +131,8 @@ def _write(notifications: list[Notification]) -> list[Notification]:
     created = Notification.objects.bulk_create(notifications)
     pending = [n.pk for n in created if n.email_status == EmailStatus.PENDING]
     if pending:
-        # robust: if the broker is down at that moment, the adjustment still succeeds;
-        # the rows stay pending and the periodic sweep sends them.
+        # Whatever goes wrong in queueing (the broker is down, say), the adjustment has
+        # committed and stands: the rows stay pending and the periodic sweep sends them.
         transaction.on_commit(lambda: _queue_emails(pending), robust=True)
     return created
 

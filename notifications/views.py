@@ -1,6 +1,7 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -24,10 +25,13 @@ def notification_list(request):
     return render(request, template, {"page": page, "unread": selectors.unread_count(request.user)})
 
 
-@login_required
 @require_GET
 def bell(request):
     """The header bell alone, for htmx to refresh the unread count."""
+    if not request.user.is_authenticated:
+        # Logged out in another tab: 286 tells htmx to stop polling (instead of swapping
+        # the login page into the header).
+        return HttpResponse(status=286)
     return render(request, "notifications/_bell.html")
 
 

@@ -93,9 +93,12 @@ def test_preferences_are_on_by_default_and_can_be_turned_off(client, member):
 
 
 def test_the_pages_need_a_login(client):
-    for url in ["/notifications/", "/notifications/preferences/", "/notifications/bell/"]:
+    for url in ["/notifications/", "/notifications/preferences/"]:
         response = client.get(url)
         assert response.status_code == 302 and "/login/" in response["Location"]
+    # A bell still polling after logout is told to stop (htmx: 286), and shows nothing.
+    response = client.get("/notifications/bell/", HTTP_HX_REQUEST="true")
+    assert response.status_code == 286 and response.content == b""
 
 
 def test_staff_see_failed_emails_and_their_error_in_the_admin(client, unreachable_smtp):
