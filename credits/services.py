@@ -19,6 +19,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from customers.models import Company, User
+from notifications import services as notifications
 
 from .exceptions import IdempotencyConflict, InsufficientCredits
 from .models import (
@@ -189,6 +190,7 @@ def _write_due_expirations(account: CreditAccount, now: dt.datetime) -> int:
             created_at=_expiry_moment(expires_on),
             memo=f"Credits that expired on {expires_on.day} {expires_on:%b %Y}",
         )
+        notifications.notify_expiration(account, expired)
         for lot in lots:
             usages.append(CreditLotUsage(transaction=expired, lot=lot, amount=lot.remaining))
             lot.remaining = Decimal("0")
@@ -350,6 +352,7 @@ def grant_credits(
             created_at=now,
         )
         _save_account(account)
+        notifications.notify_adjustment(customer, added)
         return added
 
 
@@ -402,6 +405,7 @@ def charge_credits(
         )
         _take_from_lots(account, charged, amount)
         _save_account(account)
+        notifications.notify_adjustment(customer, charged)
         return charged
 
 

@@ -183,3 +183,28 @@ AXES_USERNAME_FORM_FIELD = "username"
 AXES_USERNAME_CALLABLE = "customers.auth.login_attempt_username"
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "customers.auth.lockout_response"
+
+# --- Notifications: email delivery through Celery (see notifications/services.py) ---------
+# A task is acknowledged only after it ran, and put back when its worker dies, so a crash
+# never loses one; delivery is idempotent, so running one twice sends one email.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Redis hands an unacknowledged task to another worker after this many seconds. Retry
+# countdowns (at most 300 s, notifications.services.RETRY_MAX_SECONDS) stay far below it.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "3600"))
+}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULE |= {
+    "resend-pending-notification-emails": {
+        "task": "notifications.tasks.resend_pending_emails",
+        "schedule": timedelta(minutes=5),
+    },
+    "send-expiry-reminders": {
+        "task": "notifications.tasks.send_expiry_reminders",
+        "schedule": timedelta(hours=1),
+    },
+}
+# The first retry's countdown in seconds (doubling each time); tests shorten it.
+NOTIFICATION_RETRY_BASE_SECONDS = float(os.environ.get("NOTIFICATION_RETRY_BASE_SECONDS", "10"))

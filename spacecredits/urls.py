@@ -18,6 +18,7 @@ urlpatterns = [
     path("customers/", include("customers.urls")),
     path("", include("credits.urls")),
     path("", include("customers.member_urls")),
+    path("", include("notifications.urls")),
 ]
 
 admin.site.site_header = "SpaceCredits administration"
