@@ -70,7 +70,7 @@ def membership(request):
     return render(
         request,
         "membership/membership.html",
-        {"nav": "membership", "personal": personal, "companies": companies, "hidden": hidden},
+        {"personal": personal, "companies": companies, "hidden": hidden},
     )
 
 
@@ -88,7 +88,6 @@ def transactions(request, owner: str, pk: int):
     query = _query_without_cursor(request.GET)
     base_url = _transactions_url(owner, customer)
     context = {
-        "nav": "membership",
         "customer": customer,
         "owner": owner,
         "title": "Personal" if owner == "user" else customer.name,
@@ -134,7 +133,6 @@ def company_members(request, pk: int):
 
 def _members_context(company) -> dict:
     return {
-        "nav": "membership",
         "company": company,
         "memberships": company.memberships.select_related("user").order_by(
             "role", "user__first_name", "user__last_name", "user__email"
@@ -185,7 +183,7 @@ def account(request):
             messages.success(request, "Your profile was saved.")
             return redirect("member:account")
     status = 422 if form.is_bound and form.errors else 200
-    return render(request, "account/account.html", {"nav": "account", "form": form}, status=status)
+    return render(request, "account/account.html", {"form": form}, status=status)
 
 
 class PasswordChangeView(SuccessMessageMixin, auth_views.PasswordChangeView):
@@ -194,4 +192,3 @@ class PasswordChangeView(SuccessMessageMixin, auth_views.PasswordChangeView):
     template_name = "account/password_change.html"
     success_url = reverse_lazy("member:account")
     success_message = "Your password was changed."
-    extra_context = {"nav": "account"}
