@@ -39,7 +39,7 @@ def csv_rows(rows: Iterable[CreditTransaction], *, show_actor: bool) -> Iterator
             f"{row.amount:f}",
             f"{row.balance_after:f}",
             row.expires_on.isoformat() if row.expires_on else "",
-            _by(row, show_actor=show_actor),
+            _neutralise_formula(_by(row, show_actor=show_actor)),
         ]
 
 

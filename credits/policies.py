@@ -34,15 +34,6 @@ def companies_with_visible_credits(member: User) -> QuerySet[Company]:
     )
 
 
-def can_view_own_credits(member: User, customer: User | Company) -> bool:
-    """The member side: a member's own credits, or a company's per the rule above."""
-    if not member.is_authenticated:
-        return False
-    if isinstance(customer, User):
-        return customer.pk == member.pk
-    return companies_with_visible_credits(member).filter(pk=customer.pk).exists()
-
-
 def is_company_manager(member: User, company: Company) -> bool:
     return CompanyMembership.objects.filter(
         company=company, user=member, role=CompanyMembership.Role.MANAGER
@@ -76,11 +67,6 @@ def managed_company_or_404(member: User, pk: int) -> Company:
     return company
 
 
-def can_see_company_members(member: User, company: Company) -> bool:
-    """Only a company's managers see who else belongs to it."""
-    return is_company_manager(member, company)
-
-
 def can_set_members_can_use_credits(member: User, company: Company) -> bool:
     """Only a company's managers decide whether its members see and use company credits."""
     return is_company_manager(member, company)
@@ -102,14 +88,12 @@ def member_company_access(member: User) -> list[CompanyAccess]:
         .select_related("company")
         .order_by("company__name", "company__pk")
     )
-    access = []
-    for membership in memberships:
-        is_manager = membership.role == CompanyMembership.Role.MANAGER
-        access.append(
-            CompanyAccess(
-                company=membership.company,
-                is_manager=is_manager,
-                can_view_credits=is_manager or membership.company.members_can_use_credits,
-            )
+    visible = set(companies_with_visible_credits(member).values_list("pk", flat=True))
+    return [
+        CompanyAccess(
+            company=membership.company,
+            is_manager=membership.role == CompanyMembership.Role.MANAGER,
+            can_view_credits=membership.company_id in visible,
         )
-    return access
+        for membership in memberships
+    ]

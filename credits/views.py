@@ -19,9 +19,8 @@ from django_htmx.http import trigger_client_event
 from customers import selectors as customer_selectors
 from customers.decorators import staff_required
 
-from . import policies, selectors, services
-from .exports import stream_csv
-from .forms import AdjustBalanceForm, TransactionFilterForm, add_service_errors
+from . import listing, policies, selectors, services
+from .forms import AdjustBalanceForm, add_service_errors
 
 
 def _partial(request, template: str, partials: set[str]) -> str:
@@ -87,27 +86,19 @@ def _adjusted(request, customer, recorded):
 @staff_required
 def transactions(request, owner: str, pk: int):
     customer = customer_selectors.get_customer(owner, pk)
-    form = TransactionFilterForm(request.GET)
-    # The valid filters apply; a bad one is shown with its message (as on the member side).
-    rows = selectors.filter_transactions(customer, **form.filters())
-    page = selectors.get_transaction_page(rows, **form.cursor())
-    filters = request.GET.copy()
-    for cursor in ("before", "after"):
-        filters.pop(cursor, None)
-    query = filters.urlencode()
-    list_url = request.path + (f"?{query}" if query else "")
-    csv_url = reverse("credits:transactions_csv", args=[owner, customer.pk])
     context = {
         "customer": customer,
         "owner": owner,
-        "form": form,
-        "page": page,
-        "page_url": list_url,
-        "csv_url": csv_url + (f"?{query}" if query else ""),
-        "show_actor": True,
         "target": "transaction-list",
         "balance": selectors.get_balance(customer),
         "can_adjust": policies.can_adjust_balance(request.user),
+        **listing.transaction_list_context(
+            request,
+            customer,
+            list_url=request.path,
+            csv_url=reverse("credits:transactions_csv", args=[owner, customer.pk]),
+            show_actor=True,
+        ),
     }
     template = _partial(request, "credits/transactions.html", {"transaction-list"})
     response = render(request, template, context)
@@ -117,10 +108,9 @@ def transactions(request, owner: str, pk: int):
 
 @staff_required
 def transactions_csv(request, owner: str, pk: int):
-    """The filtered transactions, all of them, streamed (no cursor: an export is whole)."""
     customer = customer_selectors.get_customer(owner, pk)
-    form = TransactionFilterForm(request.GET)
-    rows = selectors.filter_transactions(customer, **form.filters())
     today = timezone.localdate(timezone.now())
     name = slugify(customer.display_name) or owner
-    return stream_csv(rows, filename=f"{name}-transactions-{today:%Y-%m-%d}.csv", show_actor=True)
+    return listing.transactions_csv(
+        request, customer, filename=f"{name}-transactions-{today:%Y-%m-%d}.csv", show_actor=True
+    )

@@ -43,6 +43,16 @@ class UserAdmin(AdjustBalanceAdminMixin, BaseUserAdmin):
         ),
         ("Important dates", {"fields": ("last_login", "date_joined")}),
     )
+    # Who may change balances is a permission: only superusers grant permissions, so a
+    # staff user who may edit users cannot give themselves (or anyone) more rights.
+    privilege_fields = ("is_staff", "is_superuser", "groups", "user_permissions")
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = super().get_readonly_fields(request, obj)
+        if request.user.is_superuser:
+            return readonly
+        return (*readonly, *self.privilege_fields)
+
     add_fieldsets = (
         (
             None,

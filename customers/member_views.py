@@ -11,7 +11,6 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.messages.views import SuccessMessageMixin
 from django.core.exceptions import ValidationError
-from django.http import QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
 from django.utils.cache import patch_vary_headers
@@ -19,8 +18,8 @@ from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import trigger_client_event
 
-from credits import exports, policies, selectors
-from credits.forms import TransactionFilterForm, add_service_errors
+from credits import listing, policies, selectors
+from credits.forms import add_service_errors
 
 from . import services
 from .member_forms import CreditsVisibilityForm, ProfileForm
@@ -82,22 +81,17 @@ def _transactions_url(owner: str, customer) -> str:
 @require_GET
 def transactions(request, owner: str, pk: int):
     customer = policies.visible_customer_or_404(request.user, owner=owner, pk=pk)
-    form = TransactionFilterForm(request.GET or None)
-    rows = selectors.filter_transactions(customer, **form.filters())
-    page = selectors.get_transaction_page(rows, **form.cursor())
-    query = _query_without_cursor(request.GET)
-    base_url = _transactions_url(owner, customer)
     context = {
         "customer": customer,
         "owner": owner,
         "title": "Personal" if owner == "user" else customer.name,
-        "form": form,
-        "page": page,
-        "show_actor": False,
-        "page_url": f"{base_url}?{query}" if query else base_url,
-        "csv_url": reverse(f"member:{owner}-transactions-csv", args=[customer.pk])
-        + (f"?{query}" if query else ""),
-        "is_filtered": any(form.filters().values()),
+        **listing.transaction_list_context(
+            request,
+            customer,
+            list_url=_transactions_url(owner, customer),
+            csv_url=reverse(f"member:{owner}-transactions-csv", args=[customer.pk]),
+            show_actor=False,  # members never see an admin's name: "The space"
+        ),
     }
     template = "membership/transactions.html"
     if request.htmx and not request.htmx.history_restore_request:
@@ -111,17 +105,10 @@ def transactions(request, owner: str, pk: int):
 @require_GET
 def transactions_csv(request, owner: str, pk: int):
     customer = policies.visible_customer_or_404(request.user, owner=owner, pk=pk)
-    form = TransactionFilterForm(request.GET or None)
-    rows = selectors.filter_transactions(customer, **form.filters())
     name = "personal" if owner == "user" else slugify(customer.name) or "company"
-    return exports.stream_csv(rows, filename=f"credits-{name}.csv", show_actor=False)
-
-
-def _query_without_cursor(params: QueryDict) -> str:
-    query = params.copy()
-    for key in ("before", "after"):
-        query.pop(key, None)
-    return query.urlencode()
+    return listing.transactions_csv(
+        request, customer, filename=f"credits-{name}.csv", show_actor=False
+    )
 
 
 @login_required

@@ -55,9 +55,21 @@ class User(AbstractBaseUser, PermissionsMixin):
         indexes = [
             models.Index(Lower("first_name"), Lower("last_name"), name="user_name_lower_idx"),
         ]
+        constraints = [
+            # One account per address whatever its case: logins look emails up ignoring case.
+            models.UniqueConstraint(
+                Lower("email"),
+                name="user_email_unique_ignoring_case",
+                violation_error_message="Another account already uses this email address.",
+            ),
+        ]
 
     def __str__(self):
         return self.get_full_name() or self.email
+
+    def clean(self):
+        super().clean()
+        self.email = self.email.strip().lower()
 
     def get_full_name(self):
         return f"{self.first_name} {self.last_name}".strip()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from credits import policies
 
@@ -31,15 +31,19 @@ def update_profile(user: User, *, first_name: str, last_name: str, email: str) -
     """Change a person's name and login email. The email stays unique (ignoring case);
     raises ValidationError({"email": ...}) when another account uses it."""
     email = User.objects.normalize_email(email).strip().lower()
-    with transaction.atomic():
-        locked = User.objects.select_for_update().get(pk=user.pk)
-        if User.objects.filter(email__iexact=email).exclude(pk=locked.pk).exists():
-            raise ValidationError(
-                {"email": "Another account already uses this email address."}, code="taken"
-            )
-        locked.first_name = first_name.strip()
-        locked.last_name = last_name.strip()
-        locked.email = email
-        locked.save(update_fields=["first_name", "last_name", "email"])
+    taken = ValidationError(
+        {"email": "Another account already uses this email address."}, code="taken"
+    )
+    try:
+        with transaction.atomic():
+            locked = User.objects.select_for_update().get(pk=user.pk)
+            if User.objects.filter(email__iexact=email).exclude(pk=locked.pk).exists():
+                raise taken
+            locked.first_name = first_name.strip()
+            locked.last_name = last_name.strip()
+            locked.email = email
+            locked.save(update_fields=["first_name", "last_name", "email"])
+    except IntegrityError:  # another account took the address a moment ago
+        raise taken
     user.first_name, user.last_name, user.email = locked.first_name, locked.last_name, email
     return locked

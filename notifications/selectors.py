@@ -10,8 +10,14 @@ def inbox(recipient) -> QuerySet[Notification]:
     return Notification.objects.filter(recipient=recipient).order_by("-created_at", "-id")
 
 
+UNREAD_COUNT_CAP = 100
+
+
 def unread_count(recipient) -> int:
-    return Notification.objects.filter(recipient=recipient, read_at__isnull=True).count()
+    """Unread notifications, counted up to UNREAD_COUNT_CAP (the bell shows "99+"), so the
+    count every page and every bell poll asks for stays cheap however many there are."""
+    unread = Notification.objects.filter(recipient=recipient, read_at__isnull=True)
+    return unread.values("pk")[:UNREAD_COUNT_CAP].count()
 
 
 def preferences_of(user) -> NotificationPreferences:

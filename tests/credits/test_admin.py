@@ -64,7 +64,7 @@ def test_admin_deduction_larger_than_balance_shows_the_available_credits(client,
         adjust_url(member),
         {"kind": "deduct", "amount": "5", "memo": "", "idempotency_key": "k-1"},
     )
-    assert response.status_code == 200
+    assert response.status_code == 422
     assert "Only 3 credits are available." in response.content.decode()
     assert snapshot() == before
 
@@ -80,3 +80,36 @@ def test_staff_without_the_permission_cannot_adjust_in_the_admin(client, clock):
     )
     assert response.status_code == 403
     assert snapshot() == before
+
+
+def test_staff_who_may_edit_users_cannot_grant_themselves_permissions(client):
+    editor = StaffFactory()
+    editor.user_permissions.add(
+        *Permission.objects.filter(codename__in=["view_user", "change_user"])
+    )
+    client.force_login(editor)
+    url = reverse("admin:customers_user_change", args=[editor.pk])
+    page = client.get(url)
+    assert page.status_code == 200
+    assert 'name="user_permissions"' not in page.content.decode()
+    assert 'name="is_superuser"' not in page.content.decode()
+    response = client.post(
+        url,
+        {
+            "email": editor.email,
+            "date_joined_0": "2026-01-01",
+            "date_joined_1": "09:00:00",
+            "first_name": "Sneaky",
+            "last_name": "",
+            "is_active": "on",
+            "is_superuser": "on",
+            "user_permissions": [Permission.objects.get(codename="adjust_balance").pk],
+            "memberships-TOTAL_FORMS": "0",
+            "memberships-INITIAL_FORMS": "0",
+        },
+    )
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    editor = type(editor).objects.get(pk=editor.pk)  # fresh permission cache
+    assert editor.first_name == "Sneaky"  # the edit itself went through
+    assert not editor.is_superuser
+    assert not editor.has_perm("credits.adjust_balance")

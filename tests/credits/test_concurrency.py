@@ -9,11 +9,12 @@ note on the foundation issue for a recorded run).
 import datetime as dt
 import random
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
 import pytest
-from django.db import close_old_connections, connection
+from django.db import IntegrityError, close_old_connections, connection
 from django.utils import timezone
 
 from credits import selectors, services
@@ -126,3 +127,22 @@ def test_concurrent_adds_and_deducts_keep_every_balance_chain_intact():
         assert_chain_intact(account)
         assert_lots_consistent(account)
         assert selectors.get_balance(customer) == account.balance
+
+
+def test_without_the_account_lock_the_same_race_goes_wrong(monkeypatch):
+    """The first test with the lock taken out: writers that read the account at the same
+    moment collide, so that test would catch a lost lock (here the unique (account, seq)
+    constraint is what still refuses the lost updates)."""
+    member = UserFactory()
+    services.add_credits(member, 10)
+
+    def read_without_lock(customer):
+        account = CreditAccount.objects.get(**services.owner_filter(customer))
+        time.sleep(0.2)  # everyone has read the same balance before anyone writes
+        return account
+
+    monkeypatch.setattr(services, "_lock_account", read_without_lock)
+    results = run_at_once([lambda: services.deduct_credits(member, 1) for _ in range(24)])
+
+    collided = [r for r in results if isinstance(r, IntegrityError)]
+    assert collided  # lost updates, refused here by the database; never seen with the lock

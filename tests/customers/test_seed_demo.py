@@ -27,8 +27,3 @@ def test_seed_demo_loads_people_companies_and_a_consistent_history():
     user = User.objects.get(email="maria@example.com")
     assert user.check_password("spacecredits")
     assert len(selectors.get_expiration_breakdown(user)) == 2
-
-
-def test_login_is_by_email_case_insensitively(client):
-    User.objects.create_user(email="Maria@Example.com", password="pw-123456789")
-    assert client.login(username="maria@example.com", password="pw-123456789")
