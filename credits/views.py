@@ -8,24 +8,19 @@ member pages share.
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.cache import patch_vary_headers
 from django.utils.text import slugify
 from django.views.decorators.http import require_http_methods
 from django_htmx.http import trigger_client_event
 
 from customers import selectors as customer_selectors
 from customers.decorators import staff_required
+from spacecredits.htmx import render_page_or_part
 
 from . import listing, policies, selectors, services
 from .forms import AdjustBalanceForm, add_service_errors
-
-
-def _partial(request, template: str, partials: set[str]) -> str:
-    target = request.htmx.target if request.htmx else None
-    return f"{template}#{target}" if target in partials else template
 
 
 @staff_required
@@ -58,10 +53,13 @@ def adjust_balance(request, owner: str, pk: int):
         "balance": selectors.get_balance(customer),
         "breakdown": selectors.get_expiration_breakdown(customer),
     }
-    template = _partial(request, "credits/adjust_balance.html", {"adjust-dialog-body"})
-    response = render(request, template, context, status=status)
-    patch_vary_headers(response, ["HX-Request", "HX-Target"])
-    return response
+    return render_page_or_part(
+        request,
+        "credits/adjust_balance.html",
+        context,
+        partials={"adjust-dialog-body"},
+        status=status,
+    )
 
 
 def _adjusted(request, customer, recorded):
@@ -100,10 +98,9 @@ def transactions(request, owner: str, pk: int):
             show_actor=True,
         ),
     }
-    template = _partial(request, "credits/transactions.html", {"transaction-list"})
-    response = render(request, template, context)
-    patch_vary_headers(response, ["HX-Request", "HX-Target"])
-    return response
+    return render_page_or_part(
+        request, "credits/transactions.html", context, partials={"transaction-list"}
+    )
 
 
 @staff_required

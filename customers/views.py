@@ -1,10 +1,10 @@
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
-from django.utils.cache import patch_vary_headers
 
 from credits import charts, policies
 from credits import selectors as credit_selectors
+from spacecredits.htmx import render_page_or_part
 
 from . import selectors
 from .decorators import staff_required
@@ -23,15 +23,6 @@ def home(request):
     return render(request, "home.html")
 
 
-def _render(request, template: str, context: dict, *, partials: set[str], status: int = 200):
-    """Render the page, or only the partial whose element htmx asked for (HX-Target)."""
-    target = request.htmx.target if request.htmx else None
-    name = f"{template}#{target}" if target in partials else template
-    response = render(request, name, context, status=status)
-    patch_vary_headers(response, ["HX-Request", "HX-Target"])
-    return response
-
-
 @staff_required
 def customer_list(request):
     tab = "companies" if request.GET.get("tab") == "companies" else "users"
@@ -41,24 +32,42 @@ def customer_list(request):
     )
     page = Paginator(rows, CUSTOMERS_PER_PAGE).get_page(request.GET.get("page"))
     context = {"tab": tab, "q": query, "page": page}
-    return _render(request, "customers/customer_list.html", context, partials={"customer-results"})
+    return render_page_or_part(
+        request, "customers/customer_list.html", context, partials={"customer-results"}
+    )
+
+
+def _credit_balance_context(customer) -> dict:
+    return {
+        "balance": credit_selectors.get_balance(customer),
+        "breakdown": credit_selectors.get_expiration_breakdown(customer),
+        "chart": charts.balance_chart(credit_selectors.get_balance_history(customer)),
+    }
+
+
+def _recent_transactions_context(customer) -> dict:
+    return {
+        "recent": credit_selectors.get_transaction_page(
+            credit_selectors.get_transactions(customer), size=RECENT_TRANSACTIONS
+        )
+    }
+
+
+# What each part of the profile needs: an htmx refresh of one part computes only that part.
+PROFILE_PARTS = {
+    "credit-balance": _credit_balance_context,
+    "recent-transactions": _recent_transactions_context,
+}
 
 
 @staff_required
 def profile(request, owner: str, pk: int):
     customer = selectors.get_customer(owner, pk)
     is_user = isinstance(customer, User)
-    recent = credit_selectors.get_transaction_page(
-        credit_selectors.get_transactions(customer), size=RECENT_TRANSACTIONS
-    )
     context = {
         "customer": customer,
         "owner": owner,
         "is_user": is_user,
-        "balance": credit_selectors.get_balance(customer),
-        "breakdown": credit_selectors.get_expiration_breakdown(customer),
-        "chart": charts.balance_chart(credit_selectors.get_balance_history(customer)),
-        "recent": recent,
         "can_adjust": policies.can_adjust_balance(request.user),
         "memberships": (
             customer.memberships.select_related("company").order_by("company__name")
@@ -68,9 +77,10 @@ def profile(request, owner: str, pk: int):
             )
         ),
     }
-    return _render(
-        request,
-        "customers/profile.html",
-        context,
-        partials={"credit-balance", "recent-transactions"},
+    target = request.htmx.target if request.htmx else None
+    for part, part_context in PROFILE_PARTS.items():
+        if target not in PROFILE_PARTS or target == part:
+            context.update(part_context(customer))
+    return render_page_or_part(
+        request, "customers/profile.html", context, partials=set(PROFILE_PARTS)
     )
