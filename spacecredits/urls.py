@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from customers import views as customer_views
+from spacecredits.views import healthz
 
 urlpatterns = [
     path("", customer_views.home, name="home"),
@@ -16,4 +17,5 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("", include("credits.urls")),
+    path("healthz", healthz, name="healthz"),
 ]

@@ -1,0 +1,153 @@
+"""Ledger write throughput: client processes calling add_credits / deduct_credits, against
+pgbench's built-in TPC-B-like script with the same number of clients on the same server."""
+
+from __future__ import annotations
+
+import datetime as dt
+import multiprocessing
+import os
+import random
+import re
+import statistics
+import subprocess
+import time
+from dataclasses import dataclass, field
+from urllib.parse import urlparse
+
+from django.db import connections
+
+from . import config
+
+
+@dataclass
+class WriteResult:
+    clients: int
+    seconds: float
+    done: int = 0
+    declined: int = 0  # InsufficientCredits: a correct answer, not an error
+    errors: list[str] = field(default_factory=list)
+    latencies: list[float] = field(default_factory=list)
+
+    @property
+    def per_second(self) -> float:
+        return self.done / self.seconds
+
+    def percentile(self, p: float) -> float:
+        """Latency in milliseconds."""
+        if len(self.latencies) < 2:
+            return float("nan")
+        return statistics.quantiles(self.latencies, n=100, method="inclusive")[p - 1] * 1000
+
+
+def _client(user_ids, seed, start_at, end_at, queue):
+    """One client process: adjust random customers of `user_ids` until `end_at`."""
+    from django.utils import timezone
+
+    from credits.exceptions import InsufficientCredits
+    from credits.services import add_credits, deduct_credits
+    from customers.models import User
+
+    rng = random.Random(seed)
+    customers = list(User.objects.filter(pk__in=user_ids))
+    expires_on = timezone.localdate() + dt.timedelta(days=30)
+    done = declined = 0
+    errors, latencies = [], []
+    time.sleep(max(0.0, start_at - time.time()))
+    while time.time() < end_at:
+        customer = rng.choice(customers)
+        started = time.perf_counter()
+        try:
+            if rng.random() < config.DEDUCT_SHARE:
+                deduct_credits(customer, rng.randint(1, 8))
+            else:
+                add_credits(customer, 10, expires_on=expires_on)
+        except InsufficientCredits:
+            declined += 1
+        except Exception as error:  # a deadlock or a broken invariant: reported, not hidden
+            errors.append(f"{type(error).__name__}: {error}")
+            continue
+        else:
+            done += 1
+        latencies.append(time.perf_counter() - started)
+    connections.close_all()
+    queue.put(
+        (done, declined, errors[:5] + ([f"... {len(errors)} errors"] if errors else []), latencies)
+    )
+
+
+def run_ledger(user_ids: list[int], clients: int, seconds: float) -> WriteResult:
+    connections.close_all()  # children must not share the parent's connection
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    start_at = time.time() + 1.0 + 0.05 * clients  # every client connected before the clock
+    processes = [
+        context.Process(target=_client, args=(user_ids, seed, start_at, start_at + seconds, queue))
+        for seed in range(clients)
+    ]
+    for process in processes:
+        process.start()
+    result = WriteResult(clients=clients, seconds=seconds)
+    for _ in processes:
+        done, declined, errors, latencies = queue.get()
+        result.done += done
+        result.declined += declined
+        result.errors += errors
+        result.latencies += latencies
+    for process in processes:
+        process.join()
+    return result
+
+
+@dataclass
+class PgbenchResult:
+    clients: int
+    tps: float
+    latency_ms: float
+    failed: int
+
+
+def _pg_args(database_url: str) -> tuple[list[str], dict]:
+    url = urlparse(database_url)
+    args = ["-h", url.hostname or "127.0.0.1", "-p", str(url.port or 5432)]
+    if url.username:
+        args += ["-U", url.username]
+    env = dict(os.environ)
+    if url.password:
+        env["PGPASSWORD"] = url.password
+    return args, env
+
+
+def pgbench_init(database_url: str, database: str, scale: int) -> None:
+    args, env = _pg_args(database_url)
+    subprocess.run(
+        ["pgbench", *args, "-i", "-q", "-s", str(scale), database],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+
+
+def pgbench_run(database_url: str, database: str, clients: int, seconds: float) -> PgbenchResult:
+    args, env = _pg_args(database_url)
+    out = subprocess.run(
+        [
+            "pgbench",
+            *args,
+            "-n",
+            "-c",
+            str(clients),
+            "-j",
+            str(min(clients, os.cpu_count())),
+            "-T",
+            str(max(1, round(seconds))),
+            database,
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    tps = float(re.search(r"tps = ([\d.]+)", out).group(1))
+    latency = float(re.search(r"latency average = ([\d.]+) ms", out).group(1))
+    failed = re.search(r"number of failed transactions: (\d+)", out)
+    return PgbenchResult(clients, tps, latency, int(failed.group(1)) if failed else 0)
