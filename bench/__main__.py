@@ -47,7 +47,9 @@ def main() -> None:
     bench_url = _database_url(server_url, BENCH_DATABASE)
     os.environ["DATABASE_URL"] = bench_url
     os.environ.pop("CELERY_BROKER_URL", None)  # tasks run in-process: no broker is timed
-    os.environ.setdefault("DEBUG", "1")
+    # As in production: DEBUG off (no query log) and a throwaway key.
+    os.environ["DEBUG"] = "0"
+    os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-not-for-production-0123456789")
     os.environ["DJANGO_SETTINGS_MODULE"] = "spacecredits.settings"
     import django
 

@@ -155,6 +155,10 @@ def target_table(results: Results) -> str:
     )
 
 
+def _ms(value) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
+
+
 def _write_rows(measured):
     return [
         (
@@ -165,8 +169,12 @@ def _write_rows(measured):
             f"{ledger.percentile(99):.1f}",
             f"{ledger.declined}",
             f"{len(ledger.errors)}",
+            f"{_ms(ledger.cpu_ms_per_op(ledger.client_cpu))} + "
+            f"{_ms(ledger.cpu_ms_per_op(ledger.server_cpu))}",
             f"{baseline.tps:,.0f}",
             f"{baseline.latency_ms:.1f}",
+            f"{_ms(baseline.cpu_ms_per_op(baseline.client_cpu))} + "
+            f"{_ms(baseline.cpu_ms_per_op(baseline.server_cpu))}",
             f"{ledger.per_second / baseline.tps:.2f}",
         )
         for ledger, baseline in measured
@@ -184,8 +192,10 @@ def write(results: Results, docs: Path) -> str:
         "p99 ms",
         "declined",
         "errors",
+        "CPU ms/adj (client + server)",
         "pgbench tps",
         "pgbench avg ms",
+        "CPU ms/tx (pgbench + server)",
         "ratio",
     ]
     errors = [error for ledger, _ in results.spread + results.hot for error in ledger.errors]

@@ -8,6 +8,7 @@ import multiprocessing
 import os
 import random
 import re
+import resource
 import statistics
 import subprocess
 import time
@@ -27,6 +28,11 @@ class WriteResult:
     declined: int = 0  # InsufficientCredits: a correct answer, not an error
     errors: list[str] = field(default_factory=list)
     latencies: list[float] = field(default_factory=list)
+    client_cpu: float = 0.0  # seconds of CPU the client processes used
+    server_cpu: float | None = None  # seconds of CPU PostgreSQL's backends used
+
+    def cpu_ms_per_op(self, cpu):
+        return None if cpu is None or not self.done else cpu / self.done * 1000
 
     @property
     def per_second(self) -> float:
@@ -53,6 +59,7 @@ def _client(user_ids, seed, start_at, end_at, queue):
     done = declined = 0
     errors, latencies = [], []
     time.sleep(max(0.0, start_at - time.time()))
+    cpu_started = time.process_time()
     while time.time() < end_at:
         customer = rng.choice(customers)
         started = time.perf_counter()
@@ -69,10 +76,10 @@ def _client(user_ids, seed, start_at, end_at, queue):
         else:
             done += 1
         latencies.append(time.perf_counter() - started)
+    cpu = time.process_time() - cpu_started
     connections.close_all()
-    queue.put(
-        (done, declined, errors[:5] + ([f"... {len(errors)} errors"] if errors else []), latencies)
-    )
+    summary = errors[:5] + ([f"... {len(errors)} errors"] if errors else [])
+    queue.put((done, declined, summary, latencies, cpu))
 
 
 def run_ledger(user_ids: list[int], clients: int, seconds: float) -> WriteResult:
@@ -87,15 +94,54 @@ def run_ledger(user_ids: list[int], clients: int, seconds: float) -> WriteResult
     for process in processes:
         process.start()
     result = WriteResult(clients=clients, seconds=seconds)
+    time.sleep(max(0.0, start_at - time.time()))
+    server_cpu = server_cpu_seconds()
     for _ in processes:
-        done, declined, errors, latencies = queue.get()
+        done, declined, errors, latencies, cpu = queue.get()
         result.done += done
         result.declined += declined
         result.errors += errors
         result.latencies += latencies
+        result.client_cpu += cpu
     for process in processes:
         process.join()
+    time.sleep(0.2)  # the backends exit when their clients close
+    if server_cpu is not None:
+        result.server_cpu = server_cpu_seconds() - server_cpu
     return result
+
+
+def _postmaster_pid() -> int | None:
+    from django.db import connection
+
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW data_directory")
+            (directory,) = cursor.fetchone()
+        return int(open(os.path.join(directory, "postmaster.pid")).readline())
+    except Exception:  # not local, or not readable: the CPU split is left out
+        return None
+    finally:
+        connections.close_all()
+
+
+def server_cpu_seconds() -> float | None:
+    """CPU used so far by PostgreSQL backends that have exited (the postmaster reaps them,
+    so their time adds up in its children's counters). Includes other clients' backends
+    that exit meanwhile; on a shared machine read it as an estimate."""
+    global _POSTMASTER
+    if _POSTMASTER is False:
+        _POSTMASTER = _postmaster_pid()
+    if _POSTMASTER is None:
+        return None
+    try:
+        fields = open(f"/proc/{_POSTMASTER}/stat").read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
+
+
+_POSTMASTER: int | None | bool = False
 
 
 @dataclass
@@ -104,6 +150,12 @@ class PgbenchResult:
     tps: float
     latency_ms: float
     failed: int
+    transactions: int = 0
+    client_cpu: float = 0.0
+    server_cpu: float | None = None
+
+    def cpu_ms_per_op(self, cpu):
+        return None if cpu is None or not self.transactions else cpu / self.transactions * 1000
 
 
 def _pg_args(database_url: str) -> tuple[list[str], dict]:
@@ -129,6 +181,8 @@ def pgbench_init(database_url: str, database: str, scale: int) -> None:
 
 def pgbench_run(database_url: str, database: str, clients: int, seconds: float) -> PgbenchResult:
     args, env = _pg_args(database_url)
+    server_cpu = server_cpu_seconds()
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
     out = subprocess.run(
         [
             "pgbench",
@@ -150,4 +204,16 @@ def pgbench_run(database_url: str, database: str, clients: int, seconds: float) 
     tps = float(re.search(r"tps = ([\d.]+)", out).group(1))
     latency = float(re.search(r"latency average = ([\d.]+) ms", out).group(1))
     failed = re.search(r"number of failed transactions: (\d+)", out)
-    return PgbenchResult(clients, tps, latency, int(failed.group(1)) if failed else 0)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    time.sleep(0.2)
+    return PgbenchResult(
+        clients,
+        tps,
+        latency,
+        int(failed.group(1)) if failed else 0,
+        transactions=int(
+            re.search(r"number of transactions actually processed: (\d+)", out).group(1)
+        ),
+        client_cpu=after.ru_utime + after.ru_stime - children.ru_utime - children.ru_stime,
+        server_cpu=None if server_cpu is None else server_cpu_seconds() - server_cpu,
+    )

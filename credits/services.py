@@ -176,6 +176,11 @@ def _write_due_expirations(account: CreditAccount, now: dt.datetime) -> int:
     """
     if connection.vendor != "postgresql":
         return _write_due_expirations_portable(account, now)
+    due = CreditLot.objects.filter(
+        account=account, remaining__gt=0, expires_on__lt=timezone.localdate(now)
+    )
+    if not due.exists():  # the usual case; a plain query plans in a fraction of the write's time
+        return 0
     expired = 0
     for _account, balance, last_seq, lots in _expire_due_lots([account.pk], now):
         account.balance, account.last_seq = balance, last_seq
@@ -191,7 +196,7 @@ def _write_due_expirations(account: CreditAccount, now: dt.datetime) -> int:
 EXPIRE_DUE_LOTS_SQL = """
 WITH due AS (
     SELECT id, account_id, expires_on, remaining FROM credits_creditlot
-    WHERE account_id = ANY(%(accounts)s) AND remaining > 0 AND expires_on < %(today)s
+    WHERE account_id = ANY(%(accounts)s::bigint[]) AND remaining > 0 AND expires_on < %(today)s
 ),
 per_day AS (
     SELECT d.account_id, d.expires_on, SUM(d.remaining) AS total, COUNT(*) AS lots,
@@ -218,7 +223,7 @@ used AS (
     JOIN due d ON d.account_id = p.account_id AND d.expires_on = p.expires_on
 ),
 emptied AS (
-    UPDATE credits_creditlot l SET remaining = 0 FROM due d WHERE l.id = d.id
+    UPDATE credits_creditlot SET remaining = 0 WHERE id = ANY(ARRAY(SELECT id FROM due))
 )
 UPDATE credits_creditaccount a
 SET balance = a.balance - t.total, last_seq = a.last_seq + t.days
@@ -548,7 +553,7 @@ def _take_from_lots_portable(account, charged: CreditTransaction, amount: Decima
 
 
 # Accounts the sweep expires per database transaction.
-SWEEP_BATCH = 500
+SWEEP_BATCH = 1000
 
 
 def expire_due_credits() -> int:
