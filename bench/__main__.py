@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 from urllib.parse import urlparse, urlunparse
@@ -60,6 +61,7 @@ def main() -> None:
     from django.utils import timezone
 
     from credits import services
+    from credits.models import CreditAccount
     from customers.models import User
 
     from . import config, fixtures, pages, reads, report, sweep, writes
@@ -89,26 +91,40 @@ def main() -> None:
             created_at=now,
         )
 
-        log("pgbench at scale 10")
-        writes.pgbench_init(server_url, PGBENCH_DATABASE, 10)
-        for clients in config.CLIENTS:
-            ledger = writes.run_ledger(spread_ids, clients, config.SECONDS)
-            baseline = writes.pgbench_run(server_url, PGBENCH_DATABASE, clients, config.SECONDS)
-            results.spread.append((ledger, baseline))
-            log(
-                f"  spread {clients:>2} clients: {ledger.per_second:7.0f} adj/s, "
-                f"pgbench {baseline.tps:7.0f} tps, errors {len(ledger.errors)}"
+        script = writes.ledger_sql_script(
+            os.path.join(tempfile.gettempdir(), f"{BENCH_DATABASE}_adjustment.sql"),
+            config.DEDUCT_SHARE,
+        )
+        for name, user_ids, scale, rows in (
+            ("spread", spread_ids, 10, results.spread),
+            ("hot", hot_ids, 1, results.hot),
+        ):
+            log(f"Writes, {name}: pgbench at scale {scale}")
+            writes.pgbench_init(server_url, PGBENCH_DATABASE, scale)
+            accounts = sorted(
+                CreditAccount.objects.filter(user_id__in=user_ids).values_list("pk", flat=True)
             )
-        log("pgbench at scale 1")
-        writes.pgbench_init(server_url, PGBENCH_DATABASE, 1)
-        for clients in config.CLIENTS:
-            ledger = writes.run_ledger(hot_ids, clients, config.SECONDS)
-            baseline = writes.pgbench_run(server_url, PGBENCH_DATABASE, clients, config.SECONDS)
-            results.hot.append((ledger, baseline))
-            log(
-                f"  hot {clients:>2} clients: {ledger.per_second:7.0f} adj/s, "
-                f"pgbench {baseline.tps:7.0f} tps, errors {len(ledger.errors)}"
-            )
+            first, last = accounts[0], accounts[-1]
+            assert last - first + 1 == len(accounts), "pgbench picks accounts from a range"
+            for clients in config.CLIENTS:
+                ledger = writes.run_ledger(user_ids, clients, config.SECONDS)
+                sql = writes.pgbench_script_run(
+                    server_url,
+                    BENCH_DATABASE,
+                    script,
+                    clients,
+                    config.SECONDS,
+                    first=first,
+                    last=last,
+                )
+                baseline = writes.pgbench_run(server_url, PGBENCH_DATABASE, clients, config.SECONDS)
+                rows.append((ledger, baseline, sql))
+                log(
+                    f"  {clients:>2} clients: {ledger.per_second:7.0f} adj/s, ledger SQL by "
+                    f"pgbench {sql.tps:7.0f} tps, TPC-B {baseline.tps:7.0f} tps, "
+                    f"errors {len(ledger.errors)}"
+                )
+        os.remove(script)
         _drop(server_url, PGBENCH_DATABASE)
 
         log("Fixtures: a customer with 1,000,000 transactions and one with 10")

@@ -4,7 +4,7 @@ durations (BENCH_SECONDS) so a quick run is `BENCH_SECONDS=3 make bench`."""
 import os
 
 # Seconds each write-throughput point runs (ledger and pgbench alike).
-SECONDS = float(os.environ.get("BENCH_SECONDS", "8"))
+SECONDS = float(os.environ.get("BENCH_SECONDS", "6"))
 CLIENTS = [int(n) for n in os.environ.get("BENCH_CLIENTS", "1,2,4,8,16").split(",")]
 # The client count the targets are read at.
 TARGET_CLIENTS = 8

@@ -13,6 +13,7 @@ import statistics
 import subprocess
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import urlparse
 
 from django.db import connections
@@ -179,7 +180,9 @@ def pgbench_init(database_url: str, database: str, scale: int) -> None:
     )
 
 
-def pgbench_run(database_url: str, database: str, clients: int, seconds: float) -> PgbenchResult:
+def pgbench_run(
+    database_url: str, database: str, clients: int, seconds: float, extra: list[str] = ()
+) -> PgbenchResult:
     args, env = _pg_args(database_url)
     server_cpu = server_cpu_seconds()
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -194,6 +197,7 @@ def pgbench_run(database_url: str, database: str, clients: int, seconds: float) 
             str(min(clients, os.cpu_count())),
             "-T",
             str(max(1, round(seconds))),
+            *extra,
             database,
         ],
         env=env,
@@ -217,3 +221,32 @@ def pgbench_run(database_url: str, database: str, clients: int, seconds: float) 
         client_cpu=after.ru_utime + after.ru_stime - children.ru_utime - children.ru_stime,
         server_cpu=None if server_cpu is None else server_cpu_seconds() - server_cpu,
     )
+
+
+def ledger_sql_script(path: str, deduct_share: float) -> str:
+    """The statements add_credits / deduct_credits send, as a pgbench script.
+
+    Run by pgbench's C client, they show what the ledger's SQL costs PostgreSQL without
+    Python and Django in between: the gap between this and the services is the client's.
+    """
+    from credits.services import TAKE_FROM_LOTS_SQL
+
+    take = (
+        TAKE_FROM_LOTS_SQL.replace("%(account)s", ":acc")
+        .replace("%(amount)s", ":amt")
+        .replace("%(transaction)s", ":tx_id")
+        .strip()
+    )
+    template = (Path(__file__).parent / "ledger_adjustment.sql").read_text()
+    script = template.format(take=take, deduct_percent=round(deduct_share * 100))
+    with open(path, "w") as script_file:
+        script_file.write(script)
+    return path
+
+
+def pgbench_script_run(
+    database_url: str, database: str, script: str, clients: int, seconds: float, **variables
+) -> PgbenchResult:
+    """pgbench running `script` (its SQL) instead of TPC-B."""
+    defines = [arg for name, value in variables.items() for arg in ("-D", f"{name}={value}")]
+    return pgbench_run(database_url, database, clients, seconds, extra=["-f", script, *defines])
