@@ -29,6 +29,15 @@ demo: install
 	@echo "Open http://127.0.0.1:8000/ (logins are in the README)."
 	DEBUG=1 $(BIN)/python manage.py runserver 127.0.0.1:8000
 
+# The whole system as in production: gunicorn, a Celery worker and Celery beat (Procfile),
+# on PostgreSQL and Redis. See README "Running it for real".
+up: install
+	@test -n "$$DATABASE_URL" || { echo "Set DATABASE_URL (PostgreSQL); see the README, Running it for real."; exit 1; }
+	@test -n "$$CELERY_BROKER_URL" || { echo "Set CELERY_BROKER_URL (Redis); see the README, Running it for real."; exit 1; }
+	$(BIN)/python manage.py collectstatic --noinput -v0
+	$(BIN)/python manage.py migrate --noinput
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/honcho start
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

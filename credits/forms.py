@@ -30,9 +30,14 @@ class TransactionFilterForm(forms.Form):
             self.add_error("date_to", "The end date must be on or after the start date.")
         return cleaned
 
+    def _valid_data(self) -> dict:
+        # The fields that are valid: one bad filter does not drop the others.
+        self.is_valid()
+        return getattr(self, "cleaned_data", {})
+
     def filters(self) -> dict:
-        """Keyword arguments for selectors.filter_transactions (call after is_valid())."""
-        data = self.cleaned_data if self.is_valid() else {}
+        """Keyword arguments for selectors.filter_transactions."""
+        data = self._valid_data()
         return {
             "kinds": [data["kind"]] if data.get("kind") else None,
             "date_from": data.get("date_from"),
@@ -40,7 +45,7 @@ class TransactionFilterForm(forms.Form):
         }
 
     def cursor(self) -> dict:
-        data = self.cleaned_data if self.is_valid() else {}
+        data = self._valid_data()
         return {"before": data.get("before"), "after": data.get("after")}
 
 
@@ -51,9 +56,18 @@ class AdjustBalanceForm(forms.Form):
         label="Adjustment type",
         choices=[("add", "Add"), ("deduct", "Deduct")],
         widget=forms.RadioSelect,
+        error_messages={"required": "Choose Add or Deduct."},
+    )
+    # "Never" or "On a date" (then `expires_on`). Optional so that a post with only a date
+    # (the Django admin page, older clients) still means "expires on that date".
+    expiry = forms.ChoiceField(
+        label="Expiration",
+        required=False,
+        choices=[("never", "Never"), ("date", "On a date")],
+        widget=forms.RadioSelect,
     )
     expires_on = forms.DateField(
-        label="Expiration",
+        label="Expiration date",
         required=False,
         help_text="Leave empty for credits that never expire.",
         widget=forms.DateInput(attrs={"type": "date"}),
@@ -61,6 +75,10 @@ class AdjustBalanceForm(forms.Form):
     amount = forms.DecimalField(
         label="Amount",
         max_digits=20,
+        error_messages={
+            "required": "Enter the amount.",
+            "invalid": "Enter the amount as a number.",
+        },
         widget=forms.NumberInput(attrs={"step": "0.01", "min": "0.01", "inputmode": "decimal"}),
     )
     memo = forms.CharField(
@@ -75,12 +93,18 @@ class AdjustBalanceForm(forms.Form):
     @classmethod
     def blank(cls, **kwargs):
         """A new form with its one-time key: submitting it twice records one adjustment."""
-        return cls(initial={"kind": "add", "idempotency_key": uuid.uuid4().hex}, **kwargs)
+        return cls(
+            initial={"kind": "add", "idempotency_key": uuid.uuid4().hex},
+            **kwargs,
+        )
 
     def clean(self):
         cleaned = super().clean()
-        if cleaned.get("kind") == "deduct":
+        expiry = cleaned.pop("expiry", "")
+        if cleaned.get("kind") == "deduct" or expiry == "never":
             cleaned["expires_on"] = None  # Expiration applies only to additions.
+        elif expiry == "date" and not cleaned.get("expires_on") and "expires_on" not in self.errors:
+            self.add_error("expires_on", "Choose the date the credits expire, or Never.")
         return cleaned
 
 

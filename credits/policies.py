@@ -3,7 +3,10 @@ screens ask. Views call these; templates only show what the view decided."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.db.models import Q, QuerySet
+from django.http import Http404
 
 from customers.models import Company, CompanyMembership, User
 
@@ -44,3 +47,69 @@ def is_company_manager(member: User, company: Company) -> bool:
     return CompanyMembership.objects.filter(
         company=company, user=member, role=CompanyMembership.Role.MANAGER
     ).exists()
+
+
+# The member side. Every member URL that names a customer resolves it here, so a member who
+# changes an id in a URL, a filter or a CSV link gets the same 404 whether the customer
+# exists or not. Staff get no extra rights on this side: they see their own account only.
+
+
+def visible_customer_or_404(member: User, *, owner: str, pk: int) -> User | Company:
+    """The customer (owner "user" or "company", id `pk`) whose credits `member` may see on
+    the member side, or Http404."""
+    if member.is_authenticated and member.is_active:
+        if owner == "user" and pk == member.pk:
+            return member
+        if owner == "company":
+            company = companies_with_visible_credits(member).filter(pk=pk).first()
+            if company is not None:
+                return company
+    raise Http404("No such customer.")
+
+
+def managed_company_or_404(member: User, pk: int) -> Company:
+    """A company `member` manages (its Members page and settings), or Http404: other members
+    of the company do not learn who else is in it."""
+    company = Company.objects.filter(pk=pk).first() if member.is_authenticated else None
+    if company is None or not member.is_active or not is_company_manager(member, company):
+        raise Http404("No such company.")
+    return company
+
+
+def can_see_company_members(member: User, company: Company) -> bool:
+    """Only a company's managers see who else belongs to it."""
+    return is_company_manager(member, company)
+
+
+def can_set_members_can_use_credits(member: User, company: Company) -> bool:
+    """Only a company's managers decide whether its members see and use company credits."""
+    return is_company_manager(member, company)
+
+
+@dataclass(frozen=True)
+class CompanyAccess:
+    """What `member` may do with one company they belong to."""
+
+    company: Company
+    is_manager: bool
+    can_view_credits: bool
+
+
+def member_company_access(member: User) -> list[CompanyAccess]:
+    """Each company `member` belongs to, by name, with what they may see of it."""
+    memberships = (
+        CompanyMembership.objects.filter(user=member)
+        .select_related("company")
+        .order_by("company__name", "company__pk")
+    )
+    access = []
+    for membership in memberships:
+        is_manager = membership.role == CompanyMembership.Role.MANAGER
+        access.append(
+            CompanyAccess(
+                company=membership.company,
+                is_manager=is_manager,
+                can_view_credits=is_manager or membership.company.members_can_use_credits,
+            )
+        )
+    return access

@@ -24,24 +24,29 @@ CENT = Decimal("0.01")
 PAGE_SIZE = 25
 
 
-def _account_lookup(customer) -> dict:
-    """Rows of the customer's account, as `account_id = (SELECT id ...)`.
-
-    A scalar subquery rather than a join on the account's owner: PostgreSQL then plans
-    with the account id known, so it reads the (account, seq) index newest first and the
-    open-lot partial index, instead of every row of a long history.
-    """
+def _account_lookup(customer, prefix: str = "account__") -> dict:
     field = "user" if isinstance(customer, User) else "company"
     if not isinstance(customer, (User, Company)):
         raise TypeError(f"A customer is a User or a Company, not {type(customer).__name__}.")
-    account = CreditAccount.objects.filter(**{field: customer}).values("pk")[:1]
-    return {"account_id": Subquery(account)}
+    return {f"{prefix}{field}": customer}
+
+
+def _account_id(customer) -> Subquery:
+    """The customer's account id as a scalar subquery, `(SELECT id ... LIMIT 1)`.
+
+    Not a join on the account's owner: PostgreSQL plans with the account id known, so it
+    reads the (account, seq) index newest first and the open-lot partial index, instead of
+    every row of a long history.
+    """
+    return Subquery(
+        CreditAccount.objects.filter(**_account_lookup(customer, prefix="")).values("pk")[:1]
+    )
 
 
 def _usable_lots(customer) -> QuerySet[CreditLot]:
     """Lots that still hold credits and whose time is not up (even if not yet swept)."""
     today = timezone.localdate(timezone.now())
-    return CreditLot.objects.filter(**_account_lookup(customer), remaining__gt=0).filter(
+    return CreditLot.objects.filter(account_id=_account_id(customer), remaining__gt=0).filter(
         Q(expires_on__isnull=True) | Q(expires_on__gte=today)
     )
 
@@ -54,7 +59,9 @@ def _usable_totals(customer) -> list[tuple[dt.date | None, Decimal]]:
     PostgreSQL prefer the plain account index and read every lot the customer ever had.
     """
     today = timezone.localdate(timezone.now())
-    open_lots = CreditLot.objects.filter(**_account_lookup(customer), remaining__gt=0).order_by()
+    open_lots = CreditLot.objects.filter(
+        account_id=_account_id(customer), remaining__gt=0
+    ).order_by()
     dated = open_lots.filter(expires_on__gte=today)
     never = open_lots.filter(expires_on__isnull=True)
     rows = [
@@ -98,8 +105,13 @@ def balance_subquery(owner_field: str):
 
 def get_transactions(customer) -> QuerySet[CreditTransaction]:
     """The customer's transactions, newest first."""
+    # The account id as a scalar subquery, not a join: PostgreSQL then walks the
+    # (account, seq) index of this one account instead of scanning every account's rows.
+    account_id = CreditAccount.objects.filter(**_account_lookup(customer, prefix="")).values("id")[
+        :1
+    ]
     return (
-        CreditTransaction.objects.filter(**_account_lookup(customer))
+        CreditTransaction.objects.filter(account_id=Subquery(account_id))
         .select_related("actor")
         .order_by("-seq")
     )
@@ -117,11 +129,18 @@ def filter_transactions(
     if kinds:
         rows = rows.filter(kind__in=kinds)
     zone = timezone.get_default_timezone()
+    # An account's history is in time order (seq and created_at rise together), so a date
+    # bound is also a seq bound, found with one probe of the (account, created_at) index;
+    # the page then walks the (account, seq) index instead of every row of a long history.
+    history = get_transactions(customer).order_by()
     if date_from:
-        rows = rows.filter(created_at__gte=dt.datetime.combine(date_from, dt.time.min, zone))
+        start = dt.datetime.combine(date_from, dt.time.min, zone)
+        first = history.filter(created_at__gte=start).order_by("created_at", "seq")
+        rows = rows.filter(created_at__gte=start, seq__gte=Subquery(first.values("seq")[:1]))
     if date_to:
-        next_day = date_to + dt.timedelta(days=1)
-        rows = rows.filter(created_at__lt=dt.datetime.combine(next_day, dt.time.min, zone))
+        end = dt.datetime.combine(date_to + dt.timedelta(days=1), dt.time.min, zone)
+        last = history.filter(created_at__lt=end).order_by("-created_at", "-seq")
+        rows = rows.filter(created_at__lt=end, seq__lte=Subquery(last.values("seq")[:1]))
     return rows
 
 
@@ -165,3 +184,35 @@ def get_transaction_page(
         older=page[-1].seq if has_older else None,
         newer=page[0].seq if has_newer else None,
     )
+
+
+def get_balance_history(customer, *, days: int = 90) -> list[tuple[dt.date, Decimal]]:
+    """The balance at the end of each of the last `days` days, oldest first; today's is
+    the balance now.
+
+    One query with one small subquery per day (the newest transaction before that day
+    ended, found through the index on account and created_at), so its cost depends on
+    `days`, never on how many transactions the customer has.
+    """
+    today = timezone.localdate(timezone.now())
+    zone = timezone.get_default_timezone()
+    days_shown = [today - dt.timedelta(days=back) for back in range(days - 1, 0, -1)]
+    history = CreditTransaction.objects.filter(account=OuterRef("pk"))
+    at_end_of = {
+        f"day_{index}": Subquery(
+            history.filter(
+                created_at__lt=dt.datetime.combine(day + dt.timedelta(days=1), dt.time.min, zone)
+            )
+            .order_by("-created_at", "-seq")
+            .values("balance_after")[:1]
+        )
+        for index, day in enumerate(days_shown)
+    }
+    account = (
+        CreditAccount.objects.filter(**_account_lookup(customer, prefix=""))
+        .annotate(**at_end_of)
+        .values(*at_end_of)
+        .first()
+    )
+    balances = [(account or {}).get(f"day_{index}") or ZERO for index in range(len(days_shown))]
+    return [*zip(days_shown, balances, strict=True), (today, get_balance(customer))]

@@ -19,6 +19,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from customers.models import Company, User
+from notifications import services as notifications
 
 from .exceptions import IdempotencyConflict, InsufficientCredits
 from .models import (
@@ -181,11 +182,7 @@ def _write_due_expirations(account: CreditAccount, now: dt.datetime) -> int:
     )
     if not due.exists():  # the usual case; a plain query plans in a fraction of the write's time
         return 0
-    expired = 0
-    for _account, balance, last_seq, lots in _expire_due_lots([account.pk], now):
-        account.balance, account.last_seq = balance, last_seq
-        expired += lots
-    return expired
+    return _expire_due_lots({account.pk: account}, now)
 
 
 # One statement, for any number of locked accounts: per account and expiration date, an
@@ -228,29 +225,38 @@ emptied AS (
 UPDATE credits_creditaccount a
 SET balance = a.balance - t.total, last_seq = a.last_seq + t.days
 FROM (SELECT account_id, SUM(total) AS total, COUNT(*) AS days, SUM(lots) AS lots
-      FROM per_day GROUP BY account_id) t
-WHERE a.id = t.account_id
-RETURNING a.id, a.balance, a.last_seq, t.lots
+      FROM per_day GROUP BY account_id) t,
+     (SELECT account_id, array_agg(id ORDER BY seq) AS ids
+      FROM written GROUP BY account_id) w
+WHERE a.id = t.account_id AND w.account_id = t.account_id
+RETURNING a.id, a.balance, a.last_seq, t.lots, w.ids
 """
 
 
-def _expire_due_lots(account_ids: list[int], now: dt.datetime) -> list[tuple]:
-    """Expire the due lots of accounts the caller has locked, in one statement.
-
-    Returns (account id, new balance, new last_seq, lots expired) for each account that
-    had any.
+def _expire_due_lots(accounts: dict[int, CreditAccount], now: dt.datetime) -> int:
+    """Expire the due lots of accounts the caller has locked ({id: account}), in one
+    statement, and tell their customers. Moves each account's balance and last_seq on in
+    memory too. Returns the number of lots expired.
     """
     with connection.cursor() as cursor:
         cursor.execute(
             EXPIRE_DUE_LOTS_SQL,
             {
-                "accounts": list(account_ids),
+                "accounts": list(accounts),
                 "today": timezone.localdate(now),
                 "kind": TransactionKind.EXPIRATION.value,
                 "zone": str(timezone.get_default_timezone()),
             },
         )
-        return cursor.fetchall()
+        rows = cursor.fetchall()
+    written = []
+    for account_id, balance, last_seq, _lots, transaction_ids in rows:
+        accounts[account_id].balance, accounts[account_id].last_seq = balance, last_seq
+        written += transaction_ids
+    expirations = CreditTransaction.objects.filter(pk__in=written).order_by("account_id", "seq")
+    for expired in expirations if written else ():
+        notifications.notify_expiration(accounts[expired.account_id], expired)
+    return sum(row[3] for row in rows)
 
 
 def _replay(account, idempotency_key, **content) -> CreditTransaction | None:
@@ -371,8 +377,10 @@ def grant_credits(
     idempotency_key = clean_idempotency_key(idempotency_key)
 
     with transaction.atomic():
-        now = timezone.now()
         account = _lock_account(customer)
+        # Read the clock only once the lock is held, so an account's created_at rises with
+        # its seq even when adjustments queue for the lock.
+        now = timezone.now()
         earlier = _replay(
             account,
             idempotency_key,
@@ -404,6 +412,7 @@ def grant_credits(
             created_at=now,
         )
         _save_account(account)
+        notifications.notify_adjustment(customer, added)
         return added
 
 
@@ -426,8 +435,10 @@ def charge_credits(
     idempotency_key = clean_idempotency_key(idempotency_key)
 
     with transaction.atomic():
-        now = timezone.now()
         account = _lock_account(customer)
+        # Read the clock only once the lock is held, so an account's created_at rises with
+        # its seq even when adjustments queue for the lock.
+        now = timezone.now()
         earlier = _replay(
             account,
             idempotency_key,
@@ -454,6 +465,7 @@ def charge_credits(
         )
         _take_from_lots(account, charged, amount)
         _save_account(account)
+        notifications.notify_adjustment(customer, charged)
         return charged
 
 
@@ -523,6 +535,7 @@ def _write_due_expirations_portable(account: CreditAccount, now: dt.datetime) ->
             created_at=_expiry_moment(expires_on),
             memo=f"Credits that expired on {expires_on.day} {expires_on:%b %Y}",
         )
+        notifications.notify_expiration(account, expired)
         for lot in lots:
             usages.append(CreditLotUsage(transaction=expired, lot=lot, amount=lot.remaining))
             lot.remaining = Decimal("0")
@@ -575,16 +588,16 @@ def expire_due_credits() -> int:
     expired = 0
     for start in range(0, len(account_ids), SWEEP_BATCH):
         with transaction.atomic():
-            locked = list(
-                CreditAccount.objects.select_for_update()
+            locked = (
+                CreditAccount.objects.select_for_update(of=("self",))
+                .select_related("user", "company")
                 .filter(pk__in=account_ids[start : start + SWEEP_BATCH])
                 .order_by("pk")
-                .values_list("pk", flat=True)
             )
             if connection.vendor == "postgresql":
-                expired += sum(lots for *_, lots in _expire_due_lots(locked, now))
+                expired += _expire_due_lots({account.pk: account for account in locked}, now)
                 continue
-            for account in CreditAccount.objects.filter(pk__in=locked).order_by("pk"):
+            for account in locked:
                 count = _write_due_expirations_portable(account, now)
                 if count:
                     _save_account(account)

@@ -1,2 +1,14 @@
+from django.urls import path
+
+from . import views
+
 app_name = "credits"
-urlpatterns = []
+urlpatterns = [
+    path("customers/<owner:owner>/<int:pk>/adjust/", views.adjust_balance, name="adjust"),
+    path("customers/<owner:owner>/<int:pk>/transactions/", views.transactions, name="transactions"),
+    path(
+        "customers/<owner:owner>/<int:pk>/transactions/export.csv",
+        views.transactions_csv,
+        name="transactions_csv",
+    ),
+]

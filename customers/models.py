@@ -1,6 +1,7 @@
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.db import models
 from django.db.models.functions import Lower
+from django.urls import reverse
 from django.utils import timezone
 
 
@@ -61,6 +62,9 @@ class User(AbstractBaseUser, PermissionsMixin):
     def get_full_name(self):
         return f"{self.first_name} {self.last_name}".strip()
 
+    def get_absolute_url(self):
+        return reverse("customers:profile", args=["users", self.pk])
+
     def get_short_name(self):
         return self.first_name or self.email
 
@@ -88,6 +92,9 @@ class Company(models.Model):
 
     def __str__(self):
         return self.name
+
+    def get_absolute_url(self):
+        return reverse("customers:profile", args=["companies", self.pk])
 
     @property
     def display_name(self):

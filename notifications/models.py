@@ -1,1 +1,145 @@
-"""Notifications: see issue "Notifications through Celery" (built there)."""
+"""What members are told, and whether the email about it went out.
+
+A `Notification` is written in the same database transaction as the ledger change that
+causes it (an outbox row): a committed adjustment always has its notifications, a rolled
+back one has none. Its `email_status` is the state of the email about it; the send task
+locks the row and moves it from pending to sent (or failed) exactly once.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from credits.models import CreditLot, CreditTransaction
+
+
+class NotificationKind(models.TextChoices):
+    CREDITS_ADDED = "credits_added", "Credits added"
+    CREDITS_DEDUCTED = "credits_deducted", "Credits deducted"
+    CREDITS_EXPIRING = "credits_expiring", "Credits expire soon"
+    CREDITS_EXPIRED = "credits_expired", "Credits expired"
+
+
+class EmailStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+    OFF = "off", "Not sent (turned off)"
+
+
+class Notification(models.Model):
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
+    )
+    kind = models.CharField(max_length=32, choices=NotificationKind.choices)
+    subject = models.CharField(max_length=200)
+    body = models.TextField()
+    link = models.CharField(max_length=300, help_text="Path of the transactions page.")
+    balance_after = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    transaction = models.ForeignKey(
+        CreditTransaction,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="notifications",
+    )
+    lot = models.ForeignKey(
+        CreditLot,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="notifications",
+        help_text="For expiry reminders: the lot that expires soon.",
+    )
+    created_at = models.DateTimeField()
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    email_status = models.CharField(
+        max_length=16, choices=EmailStatus.choices, default=EmailStatus.PENDING
+    )
+    email_attempts = models.PositiveSmallIntegerField(default=0)
+    email_error = models.TextField(blank=True, help_text="The last delivery error.")
+    emailed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # One notice per recipient per ledger row, and one reminder per lot: a task
+            # that runs twice cannot tell anyone twice.
+            models.UniqueConstraint(
+                fields=["recipient", "transaction"],
+                condition=Q(transaction__isnull=False),
+                name="notification_once_per_transaction",
+            ),
+            models.UniqueConstraint(
+                fields=["recipient", "lot"],
+                condition=Q(kind="credits_expiring"),
+                name="notification_reminder_once_per_lot",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["recipient", "-created_at", "-id"], name="notification_inbox"),
+            models.Index(
+                fields=["recipient"], condition=Q(read_at__isnull=True), name="notification_unread"
+            ),
+            models.Index(
+                fields=["created_at"],
+                condition=Q(email_status="pending"),
+                name="notification_email_pending",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.subject} → {self.recipient}"
+
+    @property
+    def is_unread(self) -> bool:
+        return self.read_at is None
+
+
+class NotificationPreferences(models.Model):
+    """A member's email choices; a member without a row has the defaults (all on)."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        primary_key=True,
+        on_delete=models.CASCADE,
+        related_name="notification_preferences",
+    )
+    email_credit_updates = models.BooleanField(
+        "Credit updates by admin",
+        default=True,
+        help_text="An email when credits are added to or deducted from a balance.",
+    )
+    email_expiry_reminders = models.BooleanField(
+        "Expiry reminders",
+        default=True,
+        help_text="An email 7 days before credits expire, and when they have expired.",
+    )
+
+    class Meta:
+        verbose_name_plural = "notification preferences"
+
+    def __str__(self):
+        return f"Notification preferences of {self.user}"
+
+
+class CapturedEmail(models.Model):
+    """An email kept by `notifications.backends.DatabaseEmailBackend` instead of sent.
+
+    For demos and the tests with a real worker: the row is written in the same database
+    transaction that marks the notification sent, so it is there exactly once.
+    """
+
+    to = models.TextField()
+    subject = models.CharField(max_length=300)
+    body = models.TextField()
+    html = models.TextField(blank=True)
+    message_id = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"{self.subject} → {self.to}"

@@ -16,6 +16,12 @@ urlpatterns = [
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
+    path("customers/", include("customers.urls")),
     path("", include("credits.urls")),
+    path("", include("customers.member_urls")),
+    path("", include("notifications.urls")),
     path("healthz", healthz, name="healthz"),
 ]
+
+admin.site.site_header = "SpaceCredits administration"
+admin.site.site_title = "SpaceCredits admin"

@@ -7,7 +7,7 @@ from tests.factories import PASSWORD, UserFactory
 def test_member_logs_in_and_out(page, login):
     member = UserFactory(first_name="Maria", last_name="Garcia")
     login(member.email, PASSWORD)
-    assert page.get_by_role("heading", name="Welcome, Maria Garcia").is_visible()
+    assert page.get_by_role("heading", name="Membership").is_visible()
     page.get_by_role("button", name="Log out").click()
     assert page.get_by_role("heading", name="Log in").is_visible()
 

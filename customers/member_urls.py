@@ -1,0 +1,42 @@
+"""URLs of the member side, mounted at the site root: /membership/... and /account/..."""
+
+from django.urls import path
+
+from . import member_views as views
+
+app_name = "member"
+urlpatterns = [
+    path("membership/", views.membership, name="membership"),
+    path(
+        "membership/users/<int:pk>/transactions/",
+        views.transactions,
+        {"owner": "user"},
+        name="user-transactions",
+    ),
+    path(
+        "membership/users/<int:pk>/transactions.csv",
+        views.transactions_csv,
+        {"owner": "user"},
+        name="user-transactions-csv",
+    ),
+    path(
+        "membership/companies/<int:pk>/transactions/",
+        views.transactions,
+        {"owner": "company"},
+        name="company-transactions",
+    ),
+    path(
+        "membership/companies/<int:pk>/transactions.csv",
+        views.transactions_csv,
+        {"owner": "company"},
+        name="company-transactions-csv",
+    ),
+    path("membership/companies/<int:pk>/members/", views.company_members, name="company-members"),
+    path(
+        "membership/companies/<int:pk>/members/credits-visibility/",
+        views.company_credits_visibility,
+        name="company-credits-visibility",
+    ),
+    path("account/", views.account, name="account"),
+    path("account/password/", views.PasswordChangeView.as_view(), name="password-change"),
+]

@@ -1,0 +1,197 @@
+"""The member side: Membership (credits and transactions) and Account pages.
+
+Every customer named in a URL is resolved through credits.policies, which answers 404 for
+anything that is not the member's to see. Staff are treated as members here.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.contrib.messages.views import SuccessMessageMixin
+from django.core.exceptions import ValidationError
+from django.http import QueryDict
+from django.shortcuts import redirect, render
+from django.urls import reverse, reverse_lazy
+from django.utils.cache import patch_vary_headers
+from django.utils.text import slugify
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import trigger_client_event
+
+from credits import exports, policies, selectors
+from credits.forms import TransactionFilterForm, add_service_errors
+
+from . import services
+from .member_forms import CreditsVisibilityForm, ProfileForm
+
+RECENT_ROWS = 5
+
+
+def _credits_section(customer, *, title: str, anchor: str, transactions_url: str, **extra):
+    return {
+        "customer": customer,
+        "title": title,
+        "anchor": anchor,
+        "balance": selectors.get_balance(customer),
+        "breakdown": selectors.get_expiration_breakdown(customer),
+        "recent": selectors.get_transaction_page(
+            selectors.get_transactions(customer), size=RECENT_ROWS
+        ),
+        "transactions_url": transactions_url,
+        **extra,
+    }
+
+
+@login_required
+@require_GET
+def membership(request):
+    member = request.user
+    personal = _credits_section(
+        member,
+        title="Personal",
+        anchor="personal",
+        transactions_url=reverse("member:user-transactions", args=[member.pk]),
+    )
+    companies, hidden = [], []
+    for access in policies.member_company_access(member):
+        if not access.can_view_credits:
+            hidden.append(access)
+            continue
+        companies.append(
+            _credits_section(
+                access.company,
+                title=access.company.name,
+                anchor=f"company-{access.company.pk}",
+                transactions_url=reverse("member:company-transactions", args=[access.company.pk]),
+                access=access,
+            )
+        )
+    return render(
+        request,
+        "membership/membership.html",
+        {"nav": "membership", "personal": personal, "companies": companies, "hidden": hidden},
+    )
+
+
+def _transactions_url(owner: str, customer) -> str:
+    return reverse(f"member:{owner}-transactions", args=[customer.pk])
+
+
+@login_required
+@require_GET
+def transactions(request, owner: str, pk: int):
+    customer = policies.visible_customer_or_404(request.user, owner=owner, pk=pk)
+    form = TransactionFilterForm(request.GET or None)
+    rows = selectors.filter_transactions(customer, **form.filters())
+    page = selectors.get_transaction_page(rows, **form.cursor())
+    query = _query_without_cursor(request.GET)
+    base_url = _transactions_url(owner, customer)
+    context = {
+        "nav": "membership",
+        "customer": customer,
+        "owner": owner,
+        "title": "Personal" if owner == "user" else customer.name,
+        "form": form,
+        "page": page,
+        "show_actor": False,
+        "page_url": f"{base_url}?{query}" if query else base_url,
+        "csv_url": reverse(f"member:{owner}-transactions-csv", args=[customer.pk])
+        + (f"?{query}" if query else ""),
+        "is_filtered": any(form.filters().values()),
+    }
+    template = "membership/transactions.html"
+    if request.htmx and not request.htmx.history_restore_request:
+        template += "#results"
+    response = render(request, template, context)
+    patch_vary_headers(response, ("HX-Request",))  # the page and its fragment share a URL
+    return response
+
+
+@login_required
+@require_GET
+def transactions_csv(request, owner: str, pk: int):
+    customer = policies.visible_customer_or_404(request.user, owner=owner, pk=pk)
+    form = TransactionFilterForm(request.GET or None)
+    rows = selectors.filter_transactions(customer, **form.filters())
+    name = "personal" if owner == "user" else slugify(customer.name) or "company"
+    return exports.stream_csv(rows, filename=f"credits-{name}.csv", show_actor=False)
+
+
+def _query_without_cursor(params: QueryDict) -> str:
+    query = params.copy()
+    for key in ("before", "after"):
+        query.pop(key, None)
+    return query.urlencode()
+
+
+@login_required
+@require_GET
+def company_members(request, pk: int):
+    company = policies.managed_company_or_404(request.user, pk)
+    return render(request, "membership/company_members.html", _members_context(company))
+
+
+def _members_context(company) -> dict:
+    return {
+        "nav": "membership",
+        "company": company,
+        "memberships": company.memberships.select_related("user").order_by(
+            "role", "user__first_name", "user__last_name", "user__email"
+        ),
+        "form": CreditsVisibilityForm(
+            initial={"members_can_use_credits": company.members_can_use_credits}
+        ),
+    }
+
+
+@login_required
+@require_POST
+def company_credits_visibility(request, pk: int):
+    company = policies.managed_company_or_404(request.user, pk)
+    form = CreditsVisibilityForm(request.POST)
+    form.is_valid()  # a checkbox: absent means off, so it is always valid
+    enabled = form.cleaned_data.get("members_can_use_credits", False)
+    services.set_members_can_use_credits(company, enabled, by=request.user)
+    message = (
+        f"Members of {company.name} can now see and use company credits."
+        if enabled
+        else f"Only managers of {company.name} can now see company credits."
+    )
+    if request.htmx:
+        context = _members_context(company)
+        response = render(request, "membership/company_members.html#visibility", context)
+        return trigger_client_event(response, "showToast", {"message": message})
+    messages.success(request, message)
+    return redirect("member:company-members", pk=company.pk)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def account(request):
+    member = request.user
+    form = ProfileForm(request.POST or None, user=member)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.update_profile(
+                member,
+                first_name=form.cleaned_data["first_name"],
+                last_name=form.cleaned_data["last_name"],
+                email=form.cleaned_data["email"],
+            )
+        except ValidationError as error:
+            add_service_errors(form, error)
+        else:
+            messages.success(request, "Your profile was saved.")
+            return redirect("member:account")
+    status = 422 if form.is_bound and form.errors else 200
+    return render(request, "account/account.html", {"nav": "account", "form": form}, status=status)
+
+
+class PasswordChangeView(SuccessMessageMixin, auth_views.PasswordChangeView):
+    """Django's password change; the member stays logged in on this device."""
+
+    template_name = "account/password_change.html"
+    success_url = reverse_lazy("member:account")
+    success_message = "Your password was changed."
+    extra_context = {"nav": "account"}

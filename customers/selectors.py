@@ -1,0 +1,47 @@
+"""Reads of customers for the staff pages."""
+
+from __future__ import annotations
+
+from django.db.models import Count, Q, QuerySet
+from django.shortcuts import get_object_or_404
+
+from credits.selectors import balance_subquery
+
+from .models import Company, User
+
+# The word in a customer's URLs (/customers/users/1/, /customers/companies/1/).
+OWNER_MODELS = {"users": User, "companies": Company}
+MAX_QUERY_LENGTH = 100
+
+
+def owner_slug(customer: User | Company) -> str:
+    return "users" if isinstance(customer, User) else "companies"
+
+
+def get_customer(owner: str, pk: int) -> User | Company:
+    """The user or company a customer URL names, or 404."""
+    return get_object_or_404(OWNER_MODELS[owner], pk=pk)
+
+
+def _words(query: str) -> list[str]:
+    return query.strip()[:MAX_QUERY_LENGTH].split()
+
+
+def search_users(query: str = "") -> QuerySet[User]:
+    """Users whose name or email contains every word of `query`, with their balance."""
+    rows = User.objects.annotate(credit_balance=balance_subquery("user"))
+    for word in _words(query):
+        rows = rows.filter(
+            Q(first_name__icontains=word) | Q(last_name__icontains=word) | Q(email__icontains=word)
+        )
+    return rows.order_by("first_name", "last_name", "email", "pk")
+
+
+def search_companies(query: str = "") -> QuerySet[Company]:
+    """Companies whose name or email contains every word of `query`, with their balance."""
+    rows = Company.objects.annotate(
+        credit_balance=balance_subquery("company"), member_count=Count("memberships")
+    )
+    for word in _words(query):
+        rows = rows.filter(Q(name__icontains=word) | Q(email__icontains=word))
+    return rows.order_by("name", "pk")

@@ -1,0 +1,9 @@
+from django.urls import path
+
+from . import views
+
+app_name = "customers"
+urlpatterns = [
+    path("", views.customer_list, name="list"),
+    path("<owner:owner>/<int:pk>/", views.profile, name="profile"),
+]

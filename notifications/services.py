@@ -1,0 +1,398 @@
+"""Every write of notifications, and the delivery of their emails.
+
+The ledger services call `notify_adjustment` and `notify_expiration` inside their own
+database transaction, right after the ledger row is written, so notifications commit or
+roll back with the change they describe. The emails are handed to Celery only after
+commit; `deliver_email` is idempotent (row lock + status), so a task delivered twice, or
+re-sent by the periodic sweep, sends one email.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from decimal import Decimal
+from functools import partial
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.db import transaction
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+from kombu.exceptions import OperationalError
+
+from credits.models import CreditAccount, CreditLot, CreditTransaction
+from customers.models import CompanyMembership, User
+
+from .models import EmailStatus, Notification, NotificationKind, NotificationPreferences
+
+logger = logging.getLogger(__name__)
+
+REMINDER_DAYS = 7
+# Delivery: attempts per notification in all, and the backoff between them. The longest
+# countdown stays far below the broker's visibility timeout (settings:
+# CELERY_BROKER_TRANSPORT_OPTIONS), or Redis would hand a waiting retry to a second worker.
+MAX_EMAIL_ATTEMPTS = 6
+RETRY_BASE_SECONDS = 10
+RETRY_MAX_SECONDS = 300
+# The sweep re-sends what is still pending after this long: longer than all retries take.
+RESEND_PENDING_AFTER = dt.timedelta(minutes=15)
+
+PREFERENCE_FOR_KIND = {
+    NotificationKind.CREDITS_ADDED: "email_credit_updates",
+    NotificationKind.CREDITS_DEDUCTED: "email_credit_updates",
+    NotificationKind.CREDITS_EXPIRING: "email_expiry_reminders",
+    NotificationKind.CREDITS_EXPIRED: "email_expiry_reminders",
+}
+
+
+# --- Words ------------------------------------------------------------------------------
+
+
+def format_credits(amount: Decimal) -> str:
+    """'25 credits', '1 credit', '2.50 credits', '1,000 credits'."""
+    amount = abs(amount)
+    number = f"{amount:,.0f}" if amount == amount.to_integral_value() else f"{amount:,.2f}"
+    return f"{number} credit" if amount == 1 else f"{number} credits"
+
+
+def format_date(day: dt.date) -> str:
+    return f"{day.day} {day:%b %Y}"
+
+
+def _verb(amount: Decimal, singular: str, plural: str) -> str:
+    return singular if abs(amount) == 1 else plural
+
+
+def _balance_name(customer, recipient: User) -> str:
+    """'your balance' for a personal balance, "Acme Ltd's balance" for a company's."""
+    return "your balance" if customer == recipient else f"{customer.name}'s balance"
+
+
+def transactions_link(customer) -> str:
+    """The path where a member reads this customer's transactions (member side)."""
+    owner = "user" if isinstance(customer, User) else "company"
+    return reverse(f"member:{owner}-transactions", args=[customer.pk])
+
+
+def recipients_of(customer) -> list[User]:
+    """Who is told about a customer's credits: the user, or the company's managers."""
+    if isinstance(customer, User):
+        return [customer] if customer.is_active else []
+    return list(
+        User.objects.filter(
+            is_active=True,
+            memberships__company=customer,
+            memberships__role=CompanyMembership.Role.MANAGER,
+        ).order_by("pk")
+    )
+
+
+def _adjustment_words(customer, recipient, tx: CreditTransaction) -> tuple[str, str]:
+    where = _balance_name(customer, recipient)
+    amount = format_credits(tx.amount)
+    if tx.amount > 0:
+        subject = f"{amount} added to {where}"
+        body = f"{amount} {_verb(tx.amount, 'was', 'were')} added to {where}."
+        if tx.expires_on is None:
+            body += f" {_verb(tx.amount, 'It never expires', 'They never expire')}."
+        else:
+            body += f" {_verb(tx.amount, 'It expires', 'They expire')} on"
+            body += f" {format_date(tx.expires_on)}."
+    else:
+        subject = f"{amount} deducted from {where}"
+        body = f"{amount} {_verb(tx.amount, 'was', 'were')} deducted from {where}."
+    if tx.memo:
+        body += f" Memo: {tx.memo}"
+    return subject[:1].upper() + subject[1:], body
+
+
+# --- Writing notifications (inside the ledger's transaction) ----------------------------
+
+
+def _email_wanted(recipients: list[User], kind: str) -> dict[int, bool]:
+    if not recipients:
+        return {}
+    field = PREFERENCE_FOR_KIND[kind]
+    turned_off = set(
+        NotificationPreferences.objects.filter(
+            user__in=[r.pk for r in recipients], **{field: False}
+        ).values_list("user_id", flat=True)
+    )
+    return {r.pk: r.pk not in turned_off for r in recipients}
+
+
+def _write(notifications: list[Notification]) -> list[Notification]:
+    """Insert the rows and queue their emails for after the surrounding commit."""
+    created = Notification.objects.bulk_create(notifications)
+    pending = [n.pk for n in created if n.email_status == EmailStatus.PENDING]
+    if pending:
+        # Whatever goes wrong in queueing (the broker is down, say), the adjustment has
+        # committed and stands: the rows stay pending and the periodic sweep sends them.
+        transaction.on_commit(lambda: _queue_emails(pending), robust=True)
+    return created
+
+
+def _queue_emails(notification_ids: list[int]) -> None:
+    from .tasks import send_notification_email
+
+    for done, notification_id in enumerate(notification_ids):
+        try:
+            send_notification_email.delay(notification_id)
+        except OperationalError as error:  # The broker is down: the rows stay pending.
+            logger.warning(
+                "Could not queue %s notification email(s) (%s: %s); the periodic sweep"
+                " sends them once the broker is back.",
+                len(notification_ids) - done,
+                type(error).__name__,
+                error,
+            )
+            return
+
+
+def _notifications_for(customer, kind, words, **fields) -> list[Notification]:
+    recipients = recipients_of(customer)
+    wanted = _email_wanted(recipients, kind)
+    now = timezone.now()
+    rows = []
+    for recipient in recipients:
+        subject, body = words(recipient)
+        rows.append(
+            Notification(
+                recipient=recipient,
+                kind=kind,
+                subject=subject[:200],
+                body=body,
+                link=transactions_link(customer),
+                created_at=now,
+                email_status=EmailStatus.PENDING if wanted[recipient.pk] else EmailStatus.OFF,
+                **fields,
+            )
+        )
+    return rows
+
+
+def notify_adjustment(customer, tx: CreditTransaction) -> list[Notification]:
+    """Tell the customer's recipients about an addition or deduction just recorded.
+
+    Call inside the transaction that wrote `tx`. Text as in SPEC.md, e.g. "25 credits
+    were added to your balance. They never expire. Memo: Welcome bonus".
+    """
+    kind = NotificationKind.CREDITS_ADDED if tx.amount > 0 else NotificationKind.CREDITS_DEDUCTED
+
+    def words(recipient):
+        return _adjustment_words(customer, recipient, tx)
+
+    return _write(
+        _notifications_for(customer, kind, words, transaction=tx, balance_after=tx.balance_after)
+    )
+
+
+def notify_expiration(account: CreditAccount, tx: CreditTransaction) -> list[Notification]:
+    """Tell the recipients that credits expired (`tx` is the expiration just written)."""
+    customer = account.customer
+    expired_on = timezone.localdate(tx.created_at) - dt.timedelta(days=1)
+
+    def words(recipient):
+        where = _balance_name(customer, recipient)
+        amount = format_credits(tx.amount)
+        subject = f"{amount} expired"
+        body = (
+            f"{amount} in {where} expired at the end of {format_date(expired_on)}."
+            f" {'Your' if where == 'your balance' else 'The'} balance is now"
+            f" {format_credits(tx.balance_after)}."
+        )
+        return subject, body
+
+    return _write(
+        _notifications_for(
+            customer,
+            NotificationKind.CREDITS_EXPIRED,
+            words,
+            transaction=tx,
+            balance_after=tx.balance_after,
+        )
+    )
+
+
+def _reminder_words(customer, lot: CreditLot, recipient: User) -> tuple[str, str]:
+    amount = format_credits(lot.remaining)
+    verb = _verb(lot.remaining, "expires", "expire")
+    when = format_date(lot.expires_on)
+    where = _balance_name(customer, recipient)
+    return f"{amount} {verb} on {when}", f"{amount} in {where} {verb} on {when}."
+
+
+def send_expiry_reminders() -> int:
+    """Remind recipients, once per lot, of credits that expire within 7 days.
+
+    A lot gets its reminder on the first run that finds it within REMINDER_DAYS of its
+    expiration with credits left; a unique constraint keeps it from getting a second one.
+    Returns the number of notifications written.
+    """
+    today = timezone.localdate(timezone.now())
+    lots = CreditLot.objects.filter(
+        remaining__gt=0,
+        expires_on__gte=today,
+        expires_on__lte=today + dt.timedelta(days=REMINDER_DAYS),
+    ).exclude(notifications__kind=NotificationKind.CREDITS_EXPIRING)
+    account_ids = sorted(set(lots.values_list("account_id", flat=True)))
+    written = 0
+    for account_id in account_ids:
+        with transaction.atomic():
+            # Under the account lock no deduction runs, so `remaining` is what it says.
+            account = (
+                CreditAccount.objects.select_for_update(of=("self",))
+                .select_related("user", "company")
+                .get(pk=account_id)
+            )
+            customer = account.customer
+            rows = []
+            for lot in lots.filter(account=account).order_by("expires_on", "created_at", "id"):
+                words = partial(_reminder_words, customer, lot)
+                rows += _notifications_for(
+                    customer, NotificationKind.CREDITS_EXPIRING, words, lot=lot
+                )
+            written += len(_write(rows))
+    return written
+
+
+# --- Reading state ----------------------------------------------------------------------
+
+
+def mark_read(recipient: User, notification_ids=None) -> int:
+    """Mark the recipient's notifications read (all unread ones when ids is None)."""
+    unread = Notification.objects.filter(recipient=recipient, read_at__isnull=True)
+    if notification_ids is not None:
+        unread = unread.filter(pk__in=notification_ids)
+    return unread.update(read_at=timezone.now())
+
+
+def update_preferences(user: User, **choices: bool) -> NotificationPreferences:
+    preferences, _ = NotificationPreferences.objects.update_or_create(user=user, defaults=choices)
+    return preferences
+
+
+# --- Email delivery ---------------------------------------------------------------------
+
+
+def retry_countdown(attempts: int) -> float:
+    """Seconds before the next try after `attempts` failed ones: 10, 20, 40, ... <= 300.
+
+    NOTIFICATION_RETRY_BASE_SECONDS (setting) shortens the base for tests.
+    """
+    base = getattr(settings, "NOTIFICATION_RETRY_BASE_SECONDS", RETRY_BASE_SECONDS)
+    return min(base * 2 ** max(attempts - 1, 0), RETRY_MAX_SECONDS)
+
+
+def email_message_id(notification_id: int) -> str:
+    """The Message-ID of a notification's email: the same on every try."""
+    host = urlsplit(settings.SITE_URL).hostname or "spacecredits"
+    return f"<notification-{notification_id}@{host}>"
+
+
+def build_email(notification: Notification) -> EmailMultiAlternatives:
+    context = {
+        "notification": notification,
+        "url": settings.SITE_URL + notification.link,
+        "balance_after": (
+            format_credits(notification.balance_after)
+            if notification.balance_after is not None
+            else None
+        ),
+        "preferences_url": settings.SITE_URL + "/notifications/preferences/",
+    }
+    text = render_to_string("notifications/email/notification.txt", context)
+    html = render_to_string("notifications/email/notification.html", context)
+    message = EmailMultiAlternatives(
+        subject=notification.subject,
+        body=text,
+        to=[notification.recipient.email],
+        # The same Message-ID on every try lets a mail server or client drop a duplicate
+        # in the one case we cannot rule out: SMTP accepted it and we crashed before commit.
+        headers={"Message-ID": email_message_id(notification.pk)},
+    )
+    message.attach_alternative(html, "text/html")
+    return message
+
+
+def deliver_email(notification_id: int) -> tuple[str, str]:
+    """Send one notification's email unless it was sent already. Returns (status, error).
+
+    The row stays locked while sending, so a second delivery of the same task (or the
+    sweep) waits and then finds it sent. A failure counts an attempt and keeps the error;
+    after MAX_EMAIL_ATTEMPTS it ends "failed" (the admin shows it). The status is
+    "pending" with an error when the caller should try again later.
+    """
+    with transaction.atomic():
+        notification = (
+            Notification.objects.select_for_update(of=("self",))
+            .select_related("recipient")
+            .filter(pk=notification_id)
+            .first()
+        )
+        if notification is None or notification.email_status != EmailStatus.PENDING:
+            return (notification.email_status if notification else "missing"), ""
+        try:
+            with transaction.atomic():  # A database email sink's error rolls back only this.
+                build_email(notification).send()
+        except Exception as error:  # Any failure of the mail system counts.
+            notification.email_attempts += 1
+            notification.email_error = f"{type(error).__name__}: {error}"[:2000]
+            if notification.email_attempts >= MAX_EMAIL_ATTEMPTS:
+                notification.email_status = EmailStatus.FAILED
+            logger.warning(
+                "Email for notification %s failed (attempt %s): %s",
+                notification_id,
+                notification.email_attempts,
+                notification.email_error,
+            )
+        else:
+            notification.email_attempts += 1
+            notification.email_status = EmailStatus.SENT
+            notification.emailed_at = timezone.now()
+            notification.email_error = ""
+        notification.save(
+            update_fields=["email_status", "email_attempts", "email_error", "emailed_at"]
+        )
+        return notification.email_status, notification.email_error
+
+
+def pending_retry_countdown(notification_id: int) -> float:
+    attempts = (
+        Notification.objects.filter(pk=notification_id)
+        .values_list("email_attempts", flat=True)
+        .first()
+    )
+    return retry_countdown(attempts or 1)
+
+
+def resend_pending_emails(*, older_than: dt.timedelta = RESEND_PENDING_AFTER) -> int:
+    """Queue again every email still pending after `older_than` (what a crash left).
+
+    Safe to overlap with a live task for the same row: delivery is idempotent.
+    """
+    cutoff = timezone.now() - older_than
+    ids = list(
+        Notification.objects.filter(
+            email_status=EmailStatus.PENDING, created_at__lte=cutoff
+        ).values_list("pk", flat=True)
+    )
+    _queue_emails(ids)
+    return len(ids)
+
+
+def retry_failed_emails(notification_ids) -> int:
+    """Staff's "send again" for failed emails: back to pending with fresh attempts."""
+    ids = list(
+        Notification.objects.filter(
+            pk__in=notification_ids, email_status=EmailStatus.FAILED
+        ).values_list("pk", flat=True)
+    )
+    Notification.objects.filter(pk__in=ids).update(
+        email_status=EmailStatus.PENDING, email_attempts=0
+    )
+    transaction.on_commit(lambda: _queue_emails(ids), robust=True)
+    return len(ids)

@@ -1,0 +1,78 @@
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import trigger_client_event
+
+from . import selectors, services
+from .forms import PreferencesForm
+
+PAGE_SIZE = 20
+CHANGED = "notificationsChanged"
+
+
+@login_required
+@require_GET
+def notification_list(request):
+    page = Paginator(selectors.inbox(request.user), PAGE_SIZE).get_page(request.GET.get("page"))
+    template = "notifications/list.html"
+    if request.htmx and request.htmx.target == "notification-summary":
+        template += "#summary"  # The unread count after a notification was marked read.
+    return render(request, template, {"page": page, "unread": selectors.unread_count(request.user)})
+
+
+@require_GET
+def bell(request):
+    """The header bell alone, for htmx to refresh the unread count."""
+    if not request.user.is_authenticated:
+        # Logged out in another tab: 286 tells htmx to stop polling (instead of swapping
+        # the login page into the header).
+        return HttpResponse(status=286)
+    return render(request, "notifications/_bell.html")
+
+
+@login_required
+@require_POST
+def mark_read(request):
+    """Mark one notification read (`id`) or all of them (no `id`)."""
+    notification_id = request.POST.get("id")
+    if notification_id is not None:
+        if not notification_id.isdigit():
+            return redirect("notifications:list")
+        notification = get_object_or_404(selectors.inbox(request.user), pk=notification_id)
+        services.mark_read(request.user, [notification.pk])
+        if request.htmx:
+            notification.refresh_from_db()
+            response = TemplateResponse(
+                request, "notifications/list.html#item", {"notification": notification}
+            )
+            return trigger_client_event(response, CHANGED)
+    else:
+        count = services.mark_read(request.user)
+        if count:
+            messages.success(request, "All notifications are marked as read.")
+    page = request.POST.get("page", "")
+    return redirect(reverse("notifications:list") + (f"?page={page}" if page.isdigit() else ""))
+
+
+@login_required
+@require_GET
+def open_notification(request, notification_id):
+    """Mark a notification read and go to the transactions it is about."""
+    notification = get_object_or_404(selectors.inbox(request.user), pk=notification_id)
+    services.mark_read(request.user, [notification.pk])
+    return redirect(notification.link)
+
+
+@login_required
+def preferences(request):
+    form = PreferencesForm(request.POST or None, instance=selectors.preferences_of(request.user))
+    if request.method == "POST" and form.is_valid():
+        services.update_preferences(request.user, **form.cleaned_data)
+        messages.success(request, "Your email preferences are saved.")
+        return redirect("notifications:preferences")
+    return render(request, "notifications/preferences.html", {"form": form})

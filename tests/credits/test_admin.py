@@ -1,0 +1,82 @@
+"""The Django admin: ledger rows are read-only; adjustments go through the services."""
+
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.urls import reverse
+
+from credits import selectors, services
+from credits.models import CreditTransaction
+from tests.credits.ledger import snapshot
+from tests.factories import CompanyFactory, StaffFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def superuser(client):
+    admin = StaffFactory(is_superuser=True)
+    client.force_login(admin)
+    return admin
+
+
+def adjust_url(customer):
+    model = customer._meta.model_name
+    return reverse(f"admin:customers_{model}_adjust_credits", args=[customer.pk])
+
+
+def test_ledger_lists_are_searchable_and_read_only(client, superuser, clock):
+    member = UserFactory(email="findme@example.com")
+    services.add_credits(member, 5, memo="Welcome bonus")
+    listing = client.get(reverse("admin:credits_credittransaction_changelist"), {"q": "findme"})
+    assert listing.status_code == 200
+    assert b"Welcome bonus" in listing.content
+    row = CreditTransaction.objects.get()
+    change = client.get(reverse("admin:credits_credittransaction_change", args=[row.pk]))
+    assert change.status_code == 200
+    assert b'name="_save"' not in change.content  # no save button: view only
+    assert client.get(reverse("admin:credits_credittransaction_add")).status_code == 403
+    delete = reverse("admin:credits_credittransaction_delete", args=[row.pk])
+    assert client.post(delete, {"post": "yes"}).status_code == 403
+    assert CreditTransaction.objects.count() == 1
+
+
+def test_adjusting_from_the_admin_goes_through_the_services(client, superuser, clock):
+    company = CompanyFactory()
+    page = client.get(reverse("admin:customers_company_change", args=[company.pk]))
+    assert b"Adjust credit balance" in page.content
+    form = client.get(adjust_url(company))
+    key = form.context["form"].initial["idempotency_key"]
+    data = {"kind": "add", "amount": "40", "memo": "Top-up", "idempotency_key": key}
+    assert client.post(adjust_url(company), data).status_code == 302
+    assert client.post(adjust_url(company), data).status_code == 302  # resubmitted
+    assert selectors.get_balance(company) == Decimal("40")
+    added = selectors.get_transactions(company).get()
+    assert (added.actor, added.memo) == (superuser, "Top-up")
+
+
+def test_admin_deduction_larger_than_balance_shows_the_available_credits(client, superuser, clock):
+    member = UserFactory()
+    services.add_credits(member, 3)
+    before = snapshot()
+    response = client.post(
+        adjust_url(member),
+        {"kind": "deduct", "amount": "5", "memo": "", "idempotency_key": "k-1"},
+    )
+    assert response.status_code == 200
+    assert "Only 3 credits are available." in response.content.decode()
+    assert snapshot() == before
+
+
+def test_staff_without_the_permission_cannot_adjust_in_the_admin(client, clock):
+    viewer = StaffFactory()
+    viewer.user_permissions.add(Permission.objects.get(codename="view_user"))
+    client.force_login(viewer)
+    member = UserFactory()
+    before = snapshot()
+    response = client.post(
+        adjust_url(member), {"kind": "add", "amount": "5", "idempotency_key": "k"}
+    )
+    assert response.status_code == 403
+    assert snapshot() == before

@@ -1,0 +1,415 @@
+"""Email delivery with a real Celery worker process on a real Redis broker.
+
+The worker runs `celery -A spacecredits worker` against the pytest database, with the
+database email sink (notifications.backends.DatabaseEmailBackend), so the test can count
+every email. It is killed with SIGKILL, and Redis is restarted, while adjustments go on:
+in the end every notification has exactly one email.
+"""
+
+import datetime as dt
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+from credits import services
+from notifications import services as notifications
+from notifications.models import CapturedEmail, EmailStatus, Notification
+from spacecredits.celery import app as celery_app
+from tests.factories import UserFactory
+
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.redis,
+    pytest.mark.django_db(transaction=True),
+]
+
+ROOT = Path(__file__).resolve().parents[2]
+DELIVERY_TIMEOUT = 60
+
+
+def _database_url() -> str:
+    db = connection.settings_dict
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
+    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Worker:
+    """A `celery worker` subprocess (prefork, 2 processes) on the test database."""
+
+    def __init__(self, broker_url: str, log_dir: Path, **env):
+        self.broker_url = broker_url
+        self.log_dir = log_dir
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": _database_url(),
+            "CELERY_BROKER_URL": broker_url,
+            "EMAIL_BACKEND": "notifications.backends.DatabaseEmailBackend",
+            "SECRET_KEY": "worker-test-secret",
+            "DEBUG": "0",
+            "LOG_LEVEL": "WARNING",
+            **env,
+        }
+        self.process = None
+        self.starts = 0
+
+    def start(self):
+        self.starts += 1
+        log = self.log_dir / f"worker-{self.starts}.log"
+        self.log = log
+        self.process = subprocess.Popen(  # noqa: S603
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "spacecredits",
+                "worker",
+                "--pool=prefork",
+                "--concurrency=2",
+                "--loglevel=INFO",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "--hostname",
+                f"notify-test-{os.getpid()}-{self.starts}@%h",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log.open("w"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # Its own process group: one signal reaches all.
+        )
+        deadline = time.monotonic() + 30
+        while " ready." not in log.read_text():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"The worker did not start:\n{log.read_text()[-3000:]}")
+            time.sleep(0.1)
+
+    def kill_pool_processes(self):
+        """SIGKILL the pool processes: the worker requeues the tasks they were running
+        (task_reject_on_worker_lost) and forks new ones."""
+        children = subprocess.run(  # noqa: S603
+            ["pgrep", "-P", str(self.process.pid)],  # noqa: S607
+            capture_output=True,
+            text=True,
+        ).stdout.split()
+        for pid in children:
+            os.kill(int(pid), signal.SIGKILL)
+
+    def kill(self):
+        """SIGKILL the worker and its pool processes: no shutdown, no acknowledgements."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(10)
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+class RedisServer:
+    """A Redis of the test's own, without persistence, so a restart loses everything."""
+
+    def __init__(self, port: int):
+        self.port = port
+        self.url = f"redis://127.0.0.1:{port}/0"
+        self.process = None
+
+    def start(self):
+        self.process = subprocess.Popen(  # noqa: S603
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while True:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            if time.monotonic() > deadline:
+                raise RuntimeError("redis-server did not start")
+            time.sleep(0.05)
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
+
+
+@contextmanager
+def publishing_to(broker_url: str):
+    """Point this process's Celery producer at another broker for the block."""
+
+    def reset():
+        celery_app._pool = None
+        celery_app.amqp._producer_pool = None
+
+    # Celery reads CELERY_BROKER_URL from the environment before its configuration.
+    before = os.environ.get("CELERY_BROKER_URL"), celery_app.conf.broker_url
+    os.environ["CELERY_BROKER_URL"] = celery_app.conf.broker_url = broker_url
+    reset()
+    try:
+        yield
+    finally:
+        os.environ["CELERY_BROKER_URL"], celery_app.conf.broker_url = before
+        reset()
+
+
+@pytest.fixture
+def worker_on(tmp_path):
+    started = []
+
+    def _start(broker_url, **env):
+        worker = Worker(broker_url, tmp_path, **env)
+        started.append(worker)
+        worker.start()
+        return worker
+
+    yield _start
+    for worker in started:
+        worker.stop()
+
+
+@pytest.fixture
+def own_redis():
+    server = RedisServer(_free_port())
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def members():
+    return UserFactory.create_batch(10)
+
+
+def adjust(members, count, *, start=0, during=None):
+    """`count` adjustments spread over the members; `during(i)` runs before the i-th."""
+    for i in range(start, start + count):
+        if during:
+            during(i)
+        services.add_credits(members[i % len(members)], 1, memo=f"Adjustment {i}")
+
+
+def tasks_lost_with_pool_processes(worker: Worker) -> int:
+    logs = "".join(path.read_text() for path in worker.log_dir.glob("worker-*.log"))
+    return len(set(re.findall(r"Worker exited prematurely: signal 9 \(SIGKILL\) Job: (\d+)", logs)))
+
+
+def wait_for_emails(expected: int, timeout: float = DELIVERY_TIMEOUT) -> int:
+    deadline = time.monotonic() + timeout
+    while (sent := CapturedEmail.objects.count()) < expected and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return sent
+
+
+def settle(timeout: float = 20) -> None:
+    """Wait until the worker stops sending (what it will send without help is sent)."""
+    last, quiet_since = -1, time.monotonic()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        count = CapturedEmail.objects.count()
+        if count != last:
+            last, quiet_since = count, time.monotonic()
+        elif time.monotonic() - quiet_since > 2:
+            return
+        time.sleep(0.2)
+
+
+def sweep_and_wait(expected: int) -> int:
+    """Run the periodic sweep (as beat would, without its 15 minute grace) and wait."""
+    settle()
+    left_pending = Notification.objects.filter(email_status=EmailStatus.PENDING).count()
+    notifications.resend_pending_emails(older_than=dt.timedelta(0))
+    wait_for_emails(expected)
+    return left_pending
+
+
+def assert_exactly_one_email_each():
+    notices = {
+        notifications.email_message_id(pk)
+        for pk in Notification.objects.values_list("pk", flat=True)
+    }
+    emails = Counter(CapturedEmail.objects.values_list("message_id", flat=True))
+    assert {mid for mid, n in emails.items() if n > 1} == set(), "an email was sent twice"
+    assert set(emails) == notices, "a notification has no email"
+    assert not Notification.objects.exclude(email_status=EmailStatus.SENT).exists()
+
+
+def latencies_ms(after_pk: int = 0) -> list[float]:
+    """Milliseconds from each notification's creation (in the adjustment) to its email."""
+    rows = Notification.objects.filter(pk__gt=after_pk).values_list("pk", "created_at")
+    created = {notifications.email_message_id(pk): at for pk, at in rows}
+    return sorted(
+        (sent_at - created[mid]).total_seconds() * 1000
+        for mid, sent_at in CapturedEmail.objects.values_list("message_id", "created_at")
+        if mid in created
+    )
+
+
+def report(capsys, label: str, values: list[float]):
+    p50 = statistics.median(values)
+    p95 = statistics.quantiles(values, n=20)[18]
+    with capsys.disabled():
+        print(f"\n[delivery] {label}: n={len(values)} p50={p50:.0f} ms p95={p95:.0f} ms")
+
+
+@pytest.fixture
+def configured_broker():
+    """The broker from CELERY_BROKER_URL, emptied of tasks other test runs left."""
+    celery_app.control.purge()
+    return celery_app.conf.broker_url
+
+
+def test_200_adjustments_200_emails_then_a_killed_worker_loses_and_doubles_none(
+    worker_on, configured_broker, members, capsys
+):
+    worker = worker_on(configured_broker)
+
+    adjust(members, 200)
+    assert wait_for_emails(200) == 200
+    assert_exactly_one_email_each()
+    report(capsys, "200 adjustments, worker up", latencies_ms())
+
+    def kill_and_restart(i):
+        if i == 230:
+            worker.kill_pool_processes()
+        if i == 260:
+            worker.kill()
+        if i == 330:
+            worker.start()
+
+    adjust(members, 200, start=200, during=kill_and_restart)
+    left = sweep_and_wait(400)
+    lost = tasks_lost_with_pool_processes(worker)
+    with capsys.disabled():
+        print(
+            f"[delivery] SIGKILL: {lost} task(s) lost with a pool process and requeued,"
+            f" {left} email(s) still pending when the sweep ran"
+        )
+    assert CapturedEmail.objects.count() == 400
+    assert_exactly_one_email_each()
+    report(
+        capsys,
+        "400 adjustments, incl. SIGKILL of the pool processes, then of the whole worker"
+        " and 70 adjustments while it was down",
+        latencies_ms(),
+    )
+
+    # Latency without a queue in front: one adjustment every 100 ms.
+    last_pk = Notification.objects.order_by("pk").last().pk
+    adjust(members, 30, start=400, during=lambda i: time.sleep(0.1))
+    assert wait_for_emails(430) == 430
+    assert_exactly_one_email_each()
+    report(capsys, "30 adjustments, one every 100 ms", latencies_ms(after_pk=last_pk))
+
+
+@contextmanager
+def supervised(worker: Worker):
+    """Start the worker again whenever it exits, as systemd or the Procfile loop would.
+
+    Needed: when Redis goes away while the worker holds unacknowledged tasks (late ack),
+    kombu 5.7 can fail in restoring them ("Unrecoverable error: AttributeError ...
+    'hostname'") and the worker process exits.
+    """
+    stop = threading.Event()
+    restarts = []
+
+    def watch():
+        while not stop.wait(0.2):
+            if worker.process.poll() is not None:
+                restarts.append(time.monotonic())
+                worker.start()
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        yield restarts
+    finally:
+        stop.set()
+        watcher.join(60)
+
+
+def test_a_redis_restart_loses_and_doubles_no_email(own_redis, worker_on, members, capsys):
+    with publishing_to(own_redis.url), supervised(worker_on(own_redis.url)) as restarts:
+        adjust(members, 50)
+        assert wait_for_emails(50) == 50
+
+        def restart_redis(i):
+            if i == 100:
+                own_redis.stop()
+            if i == 110:
+                own_redis.start()
+
+        started = time.monotonic()
+        adjust(members, 150, start=50, during=restart_redis)
+        adjusting = time.monotonic() - started
+        left = sweep_and_wait(200)
+
+    with capsys.disabled():
+        print(
+            f"\n[delivery] Redis restart: 150 adjustments took {adjusting:.1f} s,"
+            f" {left} email(s) were pending when the sweep ran,"
+            f" the worker exited and was started again {len(restarts)} time(s)"
+        )
+    assert CapturedEmail.objects.count() == 200
+    assert_exactly_one_email_each()
+    report(capsys, "200 adjustments, incl. a Redis restart", latencies_ms())
+
+
+def test_an_email_that_cannot_be_sent_ends_failed_after_its_retries(
+    worker_on, configured_broker, members
+):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    worker_on(
+        configured_broker,
+        EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend",
+        EMAIL_HOST="127.0.0.1",
+        EMAIL_PORT=str(closed_port),
+        NOTIFICATION_RETRY_BASE_SECONDS="0.05",
+    )
+    services.add_credits(members[0], 5)
+    notification = Notification.objects.get()
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        notification.refresh_from_db()
+        if notification.email_status == EmailStatus.FAILED:
+            break
+        time.sleep(0.2)
+    assert notification.email_status == EmailStatus.FAILED
+    assert notification.email_attempts == notifications.MAX_EMAIL_ATTEMPTS
+    assert "ConnectionRefusedError" in notification.email_error
