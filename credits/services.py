@@ -253,9 +253,11 @@ def _expire_due_lots(accounts: dict[int, CreditAccount], now: dt.datetime) -> in
     for account_id, balance, last_seq, _lots, transaction_ids in rows:
         accounts[account_id].balance, accounts[account_id].last_seq = balance, last_seq
         written += transaction_ids
-    expirations = CreditTransaction.objects.filter(pk__in=written).order_by("account_id", "seq")
-    for expired in expirations if written else ():
-        notifications.notify_expiration(accounts[expired.account_id], expired)
+    if written:
+        expirations = CreditTransaction.objects.filter(pk__in=written).order_by("account_id", "seq")
+        notifications.notify_expirations(
+            [(accounts[expired.account_id], expired) for expired in expirations]
+        )
     return sum(row[3] for row in rows)
 
 
