@@ -26,13 +26,18 @@ SWEEP_CUSTOMERS = 10_000
 SWEEP_LOTS_PER_CUSTOMER = 10
 
 # Page throughput: gunicorn serves, wrk loads. Each page is (label, path); the path may
-# use {user_id} (the customer with a 1,000,000-transaction history) and {small_user_id}.
-# The first page whose label starts with "Profile" is the one the target is read at
-# (until one exists, the first page).
+# use {user_id} (the customer with a 1,000,000-transaction history), {small_user_id} and
+# {deep_before} (the cursor of the page DEEP_PAGES deep). The first page whose label
+# starts with "Profile" is the one the target is read at (else the first page).
 TRIVIAL_PAGE = ("Trivial view (/healthz)", "/healthz")
 PAGES = [
-    ("Admin: user change page", "/admin/customers/user/{user_id}/change/"),
-    ("Admin: adjust credits page", "/admin/customers/user/{user_id}/adjust-credits/"),
+    ("Profile page", "/customers/users/{user_id}/"),
+    ("Transactions page", "/customers/users/{user_id}/transactions/"),
+    (
+        "Transactions page, 20,000 pages deep",
+        "/customers/users/{user_id}/transactions/?before={deep_before}",
+    ),
+    ("Django admin: adjust credits page", "/admin/customers/user/{user_id}/adjust-credits/"),
 ]
 PAGE_SECONDS = float(os.environ.get("BENCH_PAGE_SECONDS", "8"))
 GUNICORN_WORKERS = 4

@@ -57,8 +57,12 @@ def wrk(url: str, cookie: str, seconds: float) -> tuple[float, float, float, int
         text=True,
     ).stdout
     per_second = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    p50 = _ms(re.search(r"^\s+50%\s+(\S+)$", out, re.MULTILINE).group(1))
-    p99 = _ms(re.search(r"^\s+99%\s+(\S+)$", out, re.MULTILINE).group(1))
+    p50, p99 = (
+        _ms(found.group(1))
+        if (found := re.search(rf"^\s*{p}%\s+([\d.]+(?:us|ms|s|m))", out, re.M))
+        else float("nan")
+        for p in (50, 99)
+    )
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     failures = (int(bad.group(1)) if bad else 0) + (sum(map(int, errors.groups())) if errors else 0)

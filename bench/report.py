@@ -235,7 +235,9 @@ Baseline: `pgbench`'s built-in TPC-B-like script (`-c N -j min(N, CPUs)`) for th
 against the same server. In between, "ledger SQL by pgbench": the very statements the two
 services send (bench/ledger_adjustment.sql), run by pgbench's C client against the bench
 database, to separate what the ledger's SQL costs PostgreSQL from what the Python client
-costs. "declined" counts `InsufficientCredits` (a correct refusal, not an error). CPU per
+costs (the script leaves out the notification each adjustment also writes: two small
+SELECTs and an INSERT; the services include it, without handing emails to a broker).
+"declined" counts `InsufficientCredits` (a correct refusal, not an error). CPU per
 adjustment: client processes' CPU time, and PostgreSQL backends' CPU time (read from the
 postmaster's reaped-children counters, so other backends that exit meanwhile count too).
 Why the ratios are what they are: [docs/performance.md](performance.md).

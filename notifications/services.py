@@ -244,11 +244,11 @@ def notify_expirations(
     }
     everyone = list({user.pk: user for users in recipients.values() for user in users}.values())
     wanted = _email_wanted(everyone, NotificationKind.CREDITS_EXPIRED)
+    links = {pk: transactions_link(customer) for pk, customer in customers.items()}
     now = timezone.now()
     rows = []
     for account, tx in expirations:
-        customer = customers[account.pk]
-        link = transactions_link(customer)
+        customer, link = customers[account.pk], links[account.pk]
         for recipient in recipients[account.pk]:
             subject, body = _expiration_words(customer, recipient, tx)
             rows.append(
