@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt | cksum | cut -d' ' -f1)
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: install demo test lint chromium up bench clean
+.PHONY: install demo test lint chromium up bench bench-tools clean
 
 install: $(STAMP)
 
@@ -47,3 +47,14 @@ test: install chromium lint
 
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles .pytest_cache .hypothesis
+
+# Benchmarks (not tests: nothing here is timed in CI). Needs DATABASE_URL at PostgreSQL;
+# creates and drops its own databases; writes docs/benchmarks.md and docs/benchmarks.svg.
+bench-tools:
+	@command -v pgbench >/dev/null && command -v wrk >/dev/null || { \
+	  echo "Installing pgbench and wrk from Debian's packages"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq postgresql-contrib wrk >/dev/null; }
+
+bench: install bench-tools
+	$(BIN)/python -m bench

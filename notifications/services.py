@@ -190,21 +190,25 @@ def notify_adjustment(customer, tx: CreditTransaction) -> list[Notification]:
     )
 
 
+def _expiration_words(customer, recipient: User, tx: CreditTransaction) -> tuple[str, str]:
+    where = _balance_name(customer, recipient)
+    amount = format_credits(tx.amount)
+    expired_on = timezone.localdate(tx.created_at) - dt.timedelta(days=1)
+    subject = f"{amount} expired"
+    body = (
+        f"{amount} in {where} expired at the end of {format_date(expired_on)}."
+        f" {'Your' if where == 'your balance' else 'The'} balance is now"
+        f" {format_credits(tx.balance_after)}."
+    )
+    return subject, body
+
+
 def notify_expiration(account: CreditAccount, tx: CreditTransaction) -> list[Notification]:
     """Tell the recipients that credits expired (`tx` is the expiration just written)."""
     customer = account.customer
-    expired_on = timezone.localdate(tx.created_at) - dt.timedelta(days=1)
 
     def words(recipient):
-        where = _balance_name(customer, recipient)
-        amount = format_credits(tx.amount)
-        subject = f"{amount} expired"
-        body = (
-            f"{amount} in {where} expired at the end of {format_date(expired_on)}."
-            f" {'Your' if where == 'your balance' else 'The'} balance is now"
-            f" {format_credits(tx.balance_after)}."
-        )
-        return subject, body
+        return _expiration_words(customer, recipient, tx)
 
     return _write(
         _notifications_for(
@@ -215,6 +219,52 @@ def notify_expiration(account: CreditAccount, tx: CreditTransaction) -> list[Not
             balance_after=tx.balance_after,
         )
     )
+
+
+def notify_expirations(
+    expirations: list[tuple[CreditAccount, CreditTransaction]],
+) -> list[Notification]:
+    """notify_expiration for many expirations at once (the expiry sweep): the same rows, in
+    a fixed number of queries however many customers there are."""
+    if not expirations:
+        return []
+    customers = {account.pk: account.customer for account, _ in expirations}
+    company_ids = [c.pk for c in customers.values() if not isinstance(c, User)]
+    managers: dict[int, list[User]] = {pk: [] for pk in company_ids}
+    memberships = CompanyMembership.objects.filter(
+        company_id__in=company_ids, role=CompanyMembership.Role.MANAGER, user__is_active=True
+    ).select_related("user")
+    for membership in memberships.order_by("user_id"):
+        managers[membership.company_id].append(membership.user)
+    recipients = {
+        pk: ([customer] if customer.is_active else [])
+        if isinstance(customer, User)
+        else managers[customer.pk]
+        for pk, customer in customers.items()
+    }
+    everyone = list({user.pk: user for users in recipients.values() for user in users}.values())
+    wanted = _email_wanted(everyone, NotificationKind.CREDITS_EXPIRED)
+    links = {pk: transactions_link(customer) for pk, customer in customers.items()}
+    now = timezone.now()
+    rows = []
+    for account, tx in expirations:
+        customer, link = customers[account.pk], links[account.pk]
+        for recipient in recipients[account.pk]:
+            subject, body = _expiration_words(customer, recipient, tx)
+            rows.append(
+                Notification(
+                    recipient=recipient,
+                    kind=NotificationKind.CREDITS_EXPIRED,
+                    subject=subject[:200],
+                    body=body,
+                    link=link,
+                    created_at=now,
+                    email_status=EmailStatus.PENDING if wanted[recipient.pk] else EmailStatus.OFF,
+                    transaction=tx,
+                    balance_after=tx.balance_after,
+                )
+            )
+    return _write(rows)
 
 
 def _reminder_words(customer, lot: CreditLot, recipient: User) -> tuple[str, str]:

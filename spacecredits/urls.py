@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from customers import views as customer_views
+from spacecredits.views import healthz
 
 urlpatterns = [
     path("", customer_views.home, name="home"),
@@ -19,6 +20,7 @@ urlpatterns = [
     path("", include("credits.urls")),
     path("", include("customers.member_urls")),
     path("", include("notifications.urls")),
+    path("healthz", healthz, name="healthz"),
 ]
 
 admin.site.site_header = "SpaceCredits administration"
