@@ -67,6 +67,9 @@ class CreditAccount(models.Model):
     )
     balance = models.DecimalField(max_digits=14, decimal_places=2, default=0)
     last_seq = models.PositiveBigIntegerField(default=0)
+    last_transaction_at = models.DateTimeField(
+        null=True, blank=True, help_text="created_at of the newest transaction."
+    )
     created_at = models.DateTimeField()
 
     class Meta:

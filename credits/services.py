@@ -66,13 +66,14 @@ def clean_amount(amount) -> Decimal:
     return value.quantize(CENT)
 
 
-def clean_expires_on(expires_on) -> dt.date | None:
-    """An expiration is a date, today or later in the space's time zone, or None (never)."""
+def clean_expires_on(expires_on, *, today: dt.date | None = None) -> dt.date | None:
+    """An expiration is a date or None (never); given `today` (in the space's time zone),
+    also today or later."""
     if expires_on is None:
         return None
     if isinstance(expires_on, dt.datetime) or not isinstance(expires_on, dt.date):
         raise ValidationError({"expires_on": "Enter the expiration as a date."}, code="invalid")
-    if expires_on < timezone.localdate(timezone.now()):
+    if today is not None and expires_on < today:
         raise ValidationError(
             {"expires_on": "The expiration date cannot be in the past."}, code="past_date"
         )
@@ -154,6 +155,7 @@ def _append(account: CreditAccount, *, kind, amount: Decimal, created_at, **fiel
     """Append one ledger row, moving the account's balance and sequence along."""
     account.balance += amount
     account.last_seq += 1
+    account.last_transaction_at = max(created_at, account.last_transaction_at or created_at)
     return CreditTransaction.objects.create(
         account=account,
         seq=account.last_seq,
@@ -166,7 +168,7 @@ def _append(account: CreditAccount, *, kind, amount: Decimal, created_at, **fiel
 
 
 def _save_account(account: CreditAccount) -> None:
-    account.save(update_fields=["balance", "last_seq"])
+    account.save(update_fields=["balance", "last_seq", "last_transaction_at"])
 
 
 def _write_due_expirations(account: CreditAccount, now: dt.datetime) -> int:
@@ -197,10 +199,10 @@ WITH due AS (
 ),
 per_day AS (
     SELECT d.account_id, d.expires_on, SUM(d.remaining) AS total, COUNT(*) AS lots,
-           a.last_seq + ROW_NUMBER() OVER days AS seq,
+           a.last_seq + ROW_NUMBER() OVER days AS seq, a.last_transaction_at,
            a.balance - SUM(SUM(d.remaining)) OVER days AS balance_after
     FROM due d JOIN credits_creditaccount a ON a.id = d.account_id
-    GROUP BY d.account_id, d.expires_on, a.last_seq, a.balance
+    GROUP BY d.account_id, d.expires_on, a.last_seq, a.balance, a.last_transaction_at
     WINDOW days AS (PARTITION BY d.account_id ORDER BY d.expires_on ROWS UNBOUNDED PRECEDING)
 ),
 written AS (
@@ -208,9 +210,9 @@ written AS (
         (account_id, seq, kind, amount, balance_after, memo, created_at)
     SELECT account_id, seq, %(kind)s, -total, balance_after,
            'Credits that expired on ' || to_char(expires_on, 'FMDD Mon YYYY'),
-           (expires_on + 1)::timestamp AT TIME ZONE %(zone)s
+           GREATEST((expires_on + 1)::timestamp AT TIME ZONE %(zone)s, last_transaction_at)
     FROM per_day
-    RETURNING id, account_id, seq
+    RETURNING id, account_id, seq, created_at
 ),
 used AS (
     INSERT INTO credits_creditlotusage (transaction_id, lot_id, amount)
@@ -223,13 +225,14 @@ emptied AS (
     UPDATE credits_creditlot SET remaining = 0 WHERE id = ANY(ARRAY(SELECT id FROM due))
 )
 UPDATE credits_creditaccount a
-SET balance = a.balance - t.total, last_seq = a.last_seq + t.days
+SET balance = a.balance - t.total, last_seq = a.last_seq + t.days,
+    last_transaction_at = w.last_at
 FROM (SELECT account_id, SUM(total) AS total, COUNT(*) AS days, SUM(lots) AS lots
       FROM per_day GROUP BY account_id) t,
-     (SELECT account_id, array_agg(id ORDER BY seq) AS ids
+     (SELECT account_id, array_agg(id ORDER BY seq) AS ids, MAX(created_at) AS last_at
       FROM written GROUP BY account_id) w
 WHERE a.id = t.account_id AND w.account_id = t.account_id
-RETURNING a.id, a.balance, a.last_seq, t.lots, w.ids
+RETURNING a.id, a.balance, a.last_seq, a.last_transaction_at, t.lots, w.ids
 """
 
 
@@ -250,15 +253,31 @@ def _expire_due_lots(accounts: dict[int, CreditAccount], now: dt.datetime) -> in
         )
         rows = cursor.fetchall()
     written = []
-    for account_id, balance, last_seq, _lots, transaction_ids in rows:
-        accounts[account_id].balance, accounts[account_id].last_seq = balance, last_seq
+    for account_id, balance, last_seq, last_at, _lots, transaction_ids in rows:
+        account = accounts[account_id]
+        account.balance, account.last_seq, account.last_transaction_at = balance, last_seq, last_at
         written += transaction_ids
     if written:
         expirations = CreditTransaction.objects.filter(pk__in=written).order_by("account_id", "seq")
         notifications.notify_expirations(
             [(accounts[expired.account_id], expired) for expired in expirations]
         )
-    return sum(row[3] for row in rows)
+    return sum(row[4] for row in rows)
+
+
+def _begin(customer: Customer, idempotency_key, **content):
+    """The start of every adjustment, inside its transaction: lock the account, read the
+    clock, and find an earlier transaction recorded under the same key.
+
+    Returns (account, now, earlier). The clock is read only once the lock is held, and
+    never before the account's newest transaction (clocks of several hosts may differ a
+    little), so an account's created_at rises with its seq: date filters rely on it.
+    """
+    account = _lock_account(customer)
+    now = timezone.now()
+    if account.last_transaction_at and now < account.last_transaction_at:
+        now = account.last_transaction_at
+    return account, now, _replay(account, idempotency_key, **content)
 
 
 def _replay(account, idempotency_key, **content) -> CreditTransaction | None:
@@ -379,12 +398,8 @@ def grant_credits(
     idempotency_key = clean_idempotency_key(idempotency_key)
 
     with transaction.atomic():
-        account = _lock_account(customer)
-        # Read the clock only once the lock is held, so an account's created_at rises with
-        # its seq even when adjustments queue for the lock.
-        now = timezone.now()
-        earlier = _replay(
-            account,
+        account, now, earlier = _begin(
+            customer,
             idempotency_key,
             kind=kind,
             amount=amount,
@@ -394,6 +409,9 @@ def grant_credits(
         )
         if earlier is not None:
             return earlier
+        # "Not in the past" is checked here, under the lock and after the replay: waiting
+        # for the lock may cross midnight, and a form resubmitted tomorrow is a replay.
+        clean_expires_on(expires_on, today=timezone.localdate(now))
         _write_due_expirations(account, now)
         added = _append(
             account,
@@ -437,12 +455,8 @@ def charge_credits(
     idempotency_key = clean_idempotency_key(idempotency_key)
 
     with transaction.atomic():
-        account = _lock_account(customer)
-        # Read the clock only once the lock is held, so an account's created_at rises with
-        # its seq even when adjustments queue for the lock.
-        now = timezone.now()
-        earlier = _replay(
-            account,
+        account, now, earlier = _begin(
+            customer,
             idempotency_key,
             kind=kind,
             amount=-amount,
@@ -530,11 +544,13 @@ def _write_due_expirations_portable(account: CreditAccount, now: dt.datetime) ->
     usages = []
     for expires_on, lots in groupby(due, key=lambda lot: lot.expires_on):
         lots = list(lots)
+        moment = _expiry_moment(expires_on)
         expired = _append(
             account,
             kind=TransactionKind.EXPIRATION,
             amount=-sum(lot.remaining for lot in lots),
-            created_at=_expiry_moment(expires_on),
+            # Never before the newest transaction (see _begin).
+            created_at=max(moment, account.last_transaction_at or moment),
             memo=f"Credits that expired on {expires_on.day} {expires_on:%b %Y}",
         )
         notifications.notify_expiration(account, expired)

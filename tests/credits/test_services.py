@@ -474,3 +474,46 @@ def test_reserved_kinds_fit_the_model(clock):
     with pytest.raises(ValidationError):
         services.charge_credits(member, 1, kind="expiration")
     assert_chain_intact(account_of(member))
+
+
+def test_an_expiration_date_is_checked_again_once_the_lock_is_held(clock, monkeypatch):
+    """Waiting for the account lock may cross midnight: the date that was today when the
+    request came is then yesterday, and the addition is refused."""
+    member = UserFactory()
+    services.add_credits(member, 1)
+    clock.set_local(2026, 6, 10, 23, 59, 59)
+    real_lock = services._lock_account
+
+    def slow_lock(customer):
+        clock.set_local(2026, 6, 11, 0, 0, 1)
+        return real_lock(customer)
+
+    monkeypatch.setattr(services, "_lock_account", slow_lock)
+    before = snapshot()
+    with pytest.raises(ValidationError) as refused:
+        services.add_credits(member, 5, expires_on=dt.date(2026, 6, 10))
+    assert "expires_on" in refused.value.message_dict
+    assert snapshot() == before
+
+
+def test_a_resubmitted_form_returns_its_transaction_even_after_its_date_passed(clock):
+    member = UserFactory()
+    first = services.add_credits(member, 5, expires_on=dt.date(2026, 6, 1), idempotency_key="f")
+    clock.set_local(2026, 6, 3)
+    again = services.add_credits(member, 5, expires_on=dt.date(2026, 6, 1), idempotency_key="f")
+    assert again.pk == first.pk
+
+
+def test_history_stays_in_time_order_when_the_clock_goes_back(clock):
+    """Several hosts' clocks differ a little: a later transaction is never dated earlier."""
+    member = UserFactory()
+    first = services.add_credits(member, 5, expires_on=dt.date(2026, 6, 1))
+    clock.advance(minutes=-10)
+    second = services.deduct_credits(member, 1)
+    assert second.created_at == first.created_at
+    clock.set_local(2026, 6, 2, 0, 0, 0)
+    clock.advance(minutes=-1)  # 1 Jun, 23:59: the lot is still usable
+    services.add_credits(member, 1)
+    clock.set_local(2026, 6, 3)
+    services.expire_due_credits()
+    assert_chain_intact(account_of(member))  # also checks created_at never goes back
