@@ -11,6 +11,7 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.db import connection
 from django.db.models import OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -186,33 +187,42 @@ def get_transaction_page(
     )
 
 
+# The balance at the end of each day: per day, the newest transaction before that day
+# ended, found by one probe of the (account, created_at) index.
+BALANCE_HISTORY_SQL = """
+WITH day_ends(position, day_end) AS (VALUES {values})
+SELECT position, (
+    SELECT balance_after FROM credits_credittransaction
+    WHERE account_id = (SELECT id FROM credits_creditaccount WHERE {owner}_id = %s)
+      AND created_at < day_ends.day_end
+    ORDER BY created_at DESC, seq DESC LIMIT 1
+)
+FROM day_ends ORDER BY position
+"""
+
+
 def get_balance_history(customer, *, days: int = 90) -> list[tuple[dt.date, Decimal]]:
     """The balance at the end of each of the last `days` days, oldest first; today's is
     the balance now.
 
-    One query with one small subquery per day (the newest transaction before that day
-    ended, found through the index on account and created_at), so its cost depends on
-    `days`, never on how many transactions the customer has.
+    One short SQL statement with one index probe per day, so its cost depends on `days`,
+    never on how many transactions the customer has.
     """
     today = timezone.localdate(timezone.now())
     zone = timezone.get_default_timezone()
     days_shown = [today - dt.timedelta(days=back) for back in range(days - 1, 0, -1)]
-    history = CreditTransaction.objects.filter(account=OuterRef("pk"))
-    at_end_of = {
-        f"day_{index}": Subquery(
-            history.filter(
-                created_at__lt=dt.datetime.combine(day + dt.timedelta(days=1), dt.time.min, zone)
-            )
-            .order_by("-created_at", "-seq")
-            .values("balance_after")[:1]
-        )
-        for index, day in enumerate(days_shown)
-    }
-    account = (
-        CreditAccount.objects.filter(**_account_lookup(customer, prefix=""))
-        .annotate(**at_end_of)
-        .values(*at_end_of)
-        .first()
-    )
-    balances = [(account or {}).get(f"day_{index}") or ZERO for index in range(len(days_shown))]
+    balances = [ZERO] * len(days_shown)
+    if days_shown:
+        owner = "user" if isinstance(customer, User) else "company"
+        values, params = [], []
+        for position, day in enumerate(days_shown):
+            day_end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time.min, zone)
+            values.append("(%s, %s)")
+            params += [position, connection.ops.adapt_datetimefield_value(day_end)]
+        sql = BALANCE_HISTORY_SQL.format(values=", ".join(values), owner=owner)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [*params, customer.pk])
+            for position, balance in cursor.fetchall():
+                if balance is not None:
+                    balances[position] = Decimal(balance)
     return [*zip(days_shown, balances, strict=True), (today, get_balance(customer))]
