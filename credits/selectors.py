@@ -44,34 +44,47 @@ def _account_id(customer) -> Subquery:
     )
 
 
-def _usable_lots(customer) -> QuerySet[CreditLot]:
-    """Lots that still hold credits and whose time is not up (even if not yet swept)."""
-    today = timezone.localdate(timezone.now())
-    return CreditLot.objects.filter(account_id=_account_id(customer), remaining__gt=0).filter(
-        Q(expires_on__isnull=True) | Q(expires_on__gte=today)
-    )
+# Dated and never-expiring lots are read by two range scans of the open-lot index
+# (account, expires_on) joined by UNION ALL: an OR of the two conditions would let
+# PostgreSQL prefer the plain account index and read every lot the customer ever had.
+# Plain SQL: this runs on every page that shows a balance, and building it with the ORM
+# cost more than running it.
+USABLE_TOTALS_SQL = """
+SELECT expires_on, SUM(remaining) FROM credits_creditlot
+WHERE account_id = (SELECT id FROM credits_creditaccount WHERE {owner}_id = %s)
+  AND remaining > 0 AND expires_on >= %s
+GROUP BY expires_on
+UNION ALL
+SELECT NULL, SUM(remaining) FROM credits_creditlot
+WHERE account_id = (SELECT id FROM credits_creditaccount WHERE {owner}_id = %s)
+  AND remaining > 0 AND expires_on IS NULL
+"""
+
+
+def _owner_column(customer) -> str:
+    _account_lookup(customer)  # refuses anything but a User or a Company
+    return "user" if isinstance(customer, User) else "company"
+
+
+def _as_date(value) -> dt.date | None:
+    return dt.date.fromisoformat(value) if isinstance(value, str) else value
+
+
+def _as_credits(value) -> Decimal:
+    return Decimal(str(value)).quantize(CENT)  # SQLite hands sums back as floats
 
 
 def _usable_totals(customer) -> list[tuple[dt.date | None, Decimal]]:
-    """(expiration date or None, credits) of the usable lots, in one query.
-
-    Dated and never-expiring lots are read by two range scans of the open-lot index
-    (account, expires_on) joined by UNION ALL: an OR of the two conditions would let
-    PostgreSQL prefer the plain account index and read every lot the customer ever had.
-    """
-    today = timezone.localdate(timezone.now())
-    open_lots = CreditLot.objects.filter(
-        account_id=_account_id(customer), remaining__gt=0
-    ).order_by()
-    dated = open_lots.filter(expires_on__gte=today)
-    never = open_lots.filter(expires_on__isnull=True)
-    rows = [
-        lots.values("expires_on")
-        .annotate(total=Sum("remaining"))
-        .values_list("expires_on", "total")
-        for lots in (dated, never)
-    ]
-    return list(rows[0].union(rows[1], all=True))
+    """(expiration date or None, credits) of the usable lots (time not up, even if not
+    yet swept), in one query."""
+    today = connection.ops.adapt_datefield_value(timezone.localdate(timezone.now()))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            USABLE_TOTALS_SQL.format(owner=_owner_column(customer)),
+            [customer.pk, today, customer.pk],
+        )
+        rows = cursor.fetchall()
+    return [(_as_date(day), _as_credits(total)) for day, total in rows if total is not None]
 
 
 def get_balance(customer) -> Decimal:
@@ -201,9 +214,11 @@ FROM day_ends ORDER BY position
 """
 
 
-def get_balance_history(customer, *, days: int = 90) -> list[tuple[dt.date, Decimal]]:
+def get_balance_history(
+    customer, *, days: int = 90, balance_now: Decimal | None = None
+) -> list[tuple[dt.date, Decimal]]:
     """The balance at the end of each of the last `days` days, oldest first; today's is
-    the balance now.
+    the balance now (`balance_now` when the caller has it already).
 
     One short SQL statement with one index probe per day, so its cost depends on `days`,
     never on how many transactions the customer has.
@@ -213,7 +228,7 @@ def get_balance_history(customer, *, days: int = 90) -> list[tuple[dt.date, Deci
     days_shown = [today - dt.timedelta(days=back) for back in range(days - 1, 0, -1)]
     balances = [ZERO] * len(days_shown)
     if days_shown:
-        owner = "user" if isinstance(customer, User) else "company"
+        owner = _owner_column(customer)
         values, params = [], []
         for position, day in enumerate(days_shown):
             day_end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time.min, zone)
@@ -224,5 +239,6 @@ def get_balance_history(customer, *, days: int = 90) -> list[tuple[dt.date, Deci
             cursor.execute(sql, [*params, customer.pk])
             for position, balance in cursor.fetchall():
                 if balance is not None:
-                    balances[position] = Decimal(balance)
-    return [*zip(days_shown, balances, strict=True), (today, get_balance(customer))]
+                    balances[position] = _as_credits(balance)
+    now = get_balance(customer) if balance_now is None else balance_now
+    return [*zip(days_shown, balances, strict=True), (today, now)]

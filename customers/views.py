@@ -38,11 +38,10 @@ def customer_list(request):
 
 
 def _credit_balance_context(customer) -> dict:
-    return {
-        "balance": credit_selectors.get_balance(customer),
-        "breakdown": credit_selectors.get_expiration_breakdown(customer),
-        "chart": charts.balance_chart(credit_selectors.get_balance_history(customer)),
-    }
+    breakdown = credit_selectors.get_expiration_breakdown(customer)
+    balance = sum((amount for _, amount in breakdown), credit_selectors.ZERO)
+    history = credit_selectors.get_balance_history(customer, balance_now=balance)
+    return {"balance": balance, "breakdown": breakdown, "chart": charts.balance_chart(history)}
 
 
 def _recent_transactions_context(customer) -> dict:
