@@ -8,6 +8,8 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import trigger_client_event
 
+from spacecredits.htmx import render_page_or_part
+
 from . import selectors, services
 from .forms import PreferencesForm
 
@@ -19,10 +21,11 @@ CHANGED = "notificationsChanged"
 @require_GET
 def notification_list(request):
     page = Paginator(selectors.inbox(request.user), PAGE_SIZE).get_page(request.GET.get("page"))
-    template = "notifications/list.html"
-    if request.htmx and request.htmx.target == "notification-summary":
-        template += "#summary"  # The unread count after a notification was marked read.
-    return render(request, template, {"page": page, "unread": selectors.unread_count(request.user)})
+    context = {"page": page, "unread": selectors.unread_count(request.user)}
+    # The unread count alone, after a notification was marked read.
+    return render_page_or_part(
+        request, "notifications/list.html", context, partials={"notification-summary"}
+    )
 
 
 @require_GET
