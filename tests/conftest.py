@@ -53,3 +53,27 @@ def clock(monkeypatch):
     moving.set_local(2026, 6, 1, 12)
     monkeypatch.setattr(timezone, "now", moving)
     return moving
+
+
+@pytest.fixture
+def eager_tasks():
+    """Run Celery tasks in the test process (as `make demo` does without a broker)."""
+    from spacecredits.celery import app as celery_app
+
+    before = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = before
+
+
+@pytest.fixture
+def adjuster(client):
+    """Staff with `credits.adjust_balance`, logged in on `client`."""
+    from django.contrib.auth.models import Permission
+
+    from tests.factories import StaffFactory
+
+    admin = StaffFactory(first_name="Ada", last_name="Admin")
+    admin.user_permissions.add(Permission.objects.get(codename="adjust_balance"))
+    client.force_login(admin)
+    return admin

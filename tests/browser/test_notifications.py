@@ -4,17 +4,7 @@ import pytest
 from playwright.sync_api import expect
 
 from credits import services
-from spacecredits.celery import app as celery_app
 from tests.factories import PASSWORD, CompanyFactory, MembershipFactory, UserFactory
-
-
-@pytest.fixture
-def eager_tasks():
-    """Emails are sent in-process (the live server's thread), not queued to a broker."""
-    before = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = True
-    yield
-    celery_app.conf.task_always_eager = before
 
 
 @pytest.mark.django_db(transaction=True)

@@ -5,7 +5,6 @@ import json
 from decimal import Decimal
 
 import pytest
-from django.contrib.auth.models import Permission
 from django.urls import reverse
 
 from credits import selectors, services
@@ -14,14 +13,6 @@ from tests.factories import CompanyFactory, StaffFactory, UserFactory
 pytestmark = pytest.mark.django_db
 
 HTMX = {"HX-Request": "true", "HX-Target": "adjust-dialog-body"}
-
-
-@pytest.fixture
-def adjuster(client):
-    admin = StaffFactory(first_name="Ada", last_name="Admin")
-    admin.user_permissions.add(Permission.objects.get(codename="adjust_balance"))
-    client.force_login(admin)
-    return admin
 
 
 @pytest.fixture

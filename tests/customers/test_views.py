@@ -1,7 +1,6 @@
 import datetime as dt
 
 import pytest
-from django.contrib.auth.models import Permission
 from django.urls import reverse
 
 from credits import services
@@ -15,14 +14,6 @@ def staff(client):
     viewer = StaffFactory(first_name="Vic", last_name="Viewer")
     client.force_login(viewer)
     return viewer
-
-
-@pytest.fixture
-def adjuster(client):
-    admin = StaffFactory(first_name="Ada", last_name="Admin")
-    admin.user_permissions.add(Permission.objects.get(codename="adjust_balance"))
-    client.force_login(admin)
-    return admin
 
 
 def test_anonymous_visitors_are_sent_to_log_in(client):

@@ -2,17 +2,6 @@ import socket
 
 import pytest
 
-from spacecredits.celery import app as celery_app
-
-
-@pytest.fixture
-def eager_tasks():
-    """Run Celery tasks in the test process (as `make demo` does without a broker)."""
-    before = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = True
-    yield
-    celery_app.conf.task_always_eager = before
-
 
 @pytest.fixture
 def unreachable_smtp(settings):
