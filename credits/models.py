@@ -159,10 +159,6 @@ class CreditTransaction(models.Model):
     def delete(self, *args, **kwargs):
         raise ValueError("Ledger transactions are append-only and cannot be deleted.")
 
-    @property
-    def is_addition(self) -> bool:
-        return self.amount > 0
-
 
 class CreditLot(models.Model):
     """Credits added at one time, with one expiration (or none)."""

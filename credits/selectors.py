@@ -16,7 +16,7 @@ from django.db.models import OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from customers.models import Company, User
+from customers.models import customer_kind
 
 from .models import CreditAccount, CreditLot, CreditTransaction
 
@@ -26,10 +26,7 @@ PAGE_SIZE = 25
 
 
 def _account_lookup(customer, prefix: str = "account__") -> dict:
-    field = "user" if isinstance(customer, User) else "company"
-    if not isinstance(customer, (User, Company)):
-        raise TypeError(f"A customer is a User or a Company, not {type(customer).__name__}.")
-    return {f"{prefix}{field}": customer}
+    return {f"{prefix}{customer_kind(customer)}": customer}
 
 
 def _account_id(customer) -> Subquery:
@@ -61,11 +58,6 @@ WHERE account_id = (SELECT id FROM credits_creditaccount WHERE {owner}_id = %s)
 """
 
 
-def _owner_column(customer) -> str:
-    _account_lookup(customer)  # refuses anything but a User or a Company
-    return "user" if isinstance(customer, User) else "company"
-
-
 def _as_date(value) -> dt.date | None:
     return dt.date.fromisoformat(value) if isinstance(value, str) else value
 
@@ -80,7 +72,7 @@ def _usable_totals(customer) -> list[tuple[dt.date | None, Decimal]]:
     today = connection.ops.adapt_datefield_value(timezone.localdate(timezone.now()))
     with connection.cursor() as cursor:
         cursor.execute(
-            USABLE_TOTALS_SQL.format(owner=_owner_column(customer)),
+            USABLE_TOTALS_SQL.format(owner=customer_kind(customer)),
             [customer.pk, today, customer.pk],
         )
         rows = cursor.fetchall()
@@ -228,7 +220,7 @@ def get_balance_history(
     days_shown = [today - dt.timedelta(days=back) for back in range(days - 1, 0, -1)]
     balances = [ZERO] * len(days_shown)
     if days_shown:
-        owner = _owner_column(customer)
+        owner = customer_kind(customer)
         values, params = [], []
         for position, day in enumerate(days_shown):
             day_end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time.min, zone)

@@ -18,7 +18,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from customers.models import Company, User
+from customers.models import Company, User, customer_kind
 from notifications import services as notifications
 
 from .exceptions import IdempotencyConflict, InsufficientCredits
@@ -124,7 +124,7 @@ def _clean_actor(actor) -> User | None:
 
 def owner_filter(customer: Customer) -> dict:
     """The lookup that finds a customer's account: {"user": u} or {"company": c}."""
-    return {"user": customer} if isinstance(customer, User) else {"company": customer}
+    return {customer_kind(customer): customer}
 
 
 def _lock_account(customer: Customer) -> CreditAccount:

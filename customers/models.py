@@ -113,6 +113,15 @@ class Company(models.Model):
         return self.name
 
 
+def customer_kind(customer) -> str:
+    """ "user" or "company": which of the two kinds of credit customer this is."""
+    if isinstance(customer, User):
+        return "user"
+    if isinstance(customer, Company):
+        return "company"
+    raise TypeError(f"A customer is a User or a Company, not {type(customer).__name__}.")
+
+
 class CompanyMembership(models.Model):
     class Role(models.TextChoices):
         MANAGER = "manager", "Manager"

@@ -24,7 +24,7 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError
 
 from credits.models import CreditAccount, CreditLot, CreditTransaction
-from customers.models import CompanyMembership, User
+from customers.models import CompanyMembership, User, customer_kind
 
 from .models import EmailStatus, Notification, NotificationKind, NotificationPreferences
 
@@ -73,8 +73,7 @@ def _balance_name(customer, recipient: User) -> str:
 
 def transactions_link(customer) -> str:
     """The path where a member reads this customer's transactions (member side)."""
-    owner = "user" if isinstance(customer, User) else "company"
-    return reverse(f"member:{owner}-transactions", args=[customer.pk])
+    return reverse(f"member:{customer_kind(customer)}-transactions", args=[customer.pk])
 
 
 def recipients_of(customer) -> list[User]:
