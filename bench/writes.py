@@ -224,21 +224,17 @@ def pgbench_run(
 
 
 def ledger_sql_script(path: str, deduct_share: float) -> str:
-    """The statements add_credits / deduct_credits send, as a pgbench script.
+    """What add_credits / deduct_credits send PostgreSQL, as a pgbench script.
 
-    Run by pgbench's C client, they show what the ledger's SQL costs PostgreSQL without
-    Python and Django in between: the gap between this and the services is the client's.
+    Run by pgbench's C client, it shows what the ledger costs PostgreSQL without Python
+    and Django in between: the gap between this and the services is the client's.
     """
-    from credits.services import TAKE_FROM_LOTS_SQL
+    from django.utils import timezone
 
-    take = (
-        TAKE_FROM_LOTS_SQL.replace("%(account)s", ":acc")
-        .replace("%(amount)s", ":amt")
-        .replace("%(transaction)s", ":tx_id")
-        .strip()
-    )
     template = (Path(__file__).parent / "ledger_adjustment.sql").read_text()
-    script = template.format(take=take, deduct_percent=round(deduct_share * 100))
+    script = template.format(
+        deduct_percent=round(deduct_share * 100), zone=timezone.get_default_timezone()
+    )
     with open(path, "w") as script_file:
         script_file.write(script)
     return path

@@ -97,7 +97,10 @@ class CreditTransaction(models.Model):
     previous balance_after + amount = balance_after."""
 
     account = models.ForeignKey(
-        CreditAccount, on_delete=models.PROTECT, related_name="transactions"
+        CreditAccount,
+        on_delete=models.PROTECT,
+        related_name="transactions",
+        db_index=False,  # transaction_account_seq (account, seq) serves every lookup
     )
     seq = models.PositiveBigIntegerField(help_text="Position in the account's history, from 1.")
     kind = models.CharField(max_length=32, choices=TransactionKind.choices)
@@ -208,7 +211,10 @@ class CreditLotUsage(models.Model):
     """How much one deduction or expiry took from one lot."""
 
     transaction = models.ForeignKey(
-        CreditTransaction, on_delete=models.PROTECT, related_name="usages"
+        CreditTransaction,
+        on_delete=models.PROTECT,
+        related_name="usages",
+        db_index=False,  # lot_usage_unique (transaction, lot) serves every lookup
     )
     lot = models.ForeignKey(CreditLot, on_delete=models.PROTECT, related_name="usages")
     amount = models.DecimalField(**AMOUNT)

@@ -171,22 +171,6 @@ def _save_account(account: CreditAccount) -> None:
     account.save(update_fields=["balance", "last_seq", "last_transaction_at"])
 
 
-def _write_due_expirations(account: CreditAccount, now: dt.datetime) -> int:
-    """Write off what remains of the locked account's lots whose time is up.
-
-    One `expiration` transaction per expiration date, dated at the moment of expiry, so
-    the account's history stays in time order. Returns the number of lots expired.
-    """
-    if connection.vendor != "postgresql":
-        return _write_due_expirations_portable(account, now)
-    due = CreditLot.objects.filter(
-        account=account, remaining__gt=0, expires_on__lt=timezone.localdate(now)
-    )
-    if not due.exists():  # the usual case; a plain query plans in a fraction of the write's time
-        return 0
-    return _expire_due_lots({account.pk: account}, now)
-
-
 # One statement, for any number of locked accounts: per account and expiration date, an
 # `expiration` transaction (seq and balance_after continuing the account's chain, dated
 # at the end of that day in the space's zone), a usage for each due lot, the lots emptied
@@ -287,8 +271,11 @@ def _replay(account, idempotency_key, **content) -> CreditTransaction | None:
     earlier = CreditTransaction.objects.filter(
         account=account, idempotency_key=idempotency_key
     ).first()
-    if earlier is None:
-        return None
+    return None if earlier is None else _replayed(earlier, idempotency_key, content)
+
+
+def _replayed(earlier: CreditTransaction, idempotency_key: str, content: dict):
+    """`earlier`, recorded under the key, if its content is `content`; else a conflict."""
     recorded = {name: getattr(earlier, name) for name in content}
     if recorded != content:
         raise IdempotencyConflict(idempotency_key)
@@ -397,43 +384,15 @@ def grant_credits(
     actor = _clean_actor(actor)
     idempotency_key = clean_idempotency_key(idempotency_key)
 
-    with transaction.atomic():
-        account, now, earlier = _begin(
-            customer,
-            idempotency_key,
-            kind=kind,
-            amount=amount,
-            expires_on=expires_on,
-            memo=memo,
-            actor_id=actor.pk if actor else None,
-        )
-        if earlier is not None:
-            return earlier
-        # "Not in the past" is checked here, under the lock and after the replay: waiting
-        # for the lock may cross midnight, and a form resubmitted tomorrow is a replay.
-        clean_expires_on(expires_on, today=timezone.localdate(now))
-        _write_due_expirations(account, now)
-        added = _append(
-            account,
-            kind=kind,
-            amount=amount,
-            created_at=now,
-            expires_on=expires_on,
-            memo=memo,
-            actor=actor,
-            idempotency_key=idempotency_key,
-        )
-        CreditLot.objects.create(
-            account=account,
-            allocation=added,
-            amount=amount,
-            remaining=amount,
-            expires_on=expires_on,
-            created_at=now,
-        )
-        _save_account(account)
-        notifications.notify_adjustment(customer, added)
-        return added
+    return _post(
+        customer,
+        kind=kind,
+        amount=amount,
+        expires_on=expires_on,
+        memo=memo,
+        actor=actor,
+        idempotency_key=idempotency_key,
+    )
 
 
 def charge_credits(
@@ -454,85 +413,176 @@ def charge_credits(
     actor = _clean_actor(actor)
     idempotency_key = clean_idempotency_key(idempotency_key)
 
+    return _post(
+        customer,
+        kind=kind,
+        amount=-amount,
+        expires_on=None,
+        memo=memo,
+        actor=actor,
+        idempotency_key=idempotency_key,
+    )
+
+
+def _post(customer: Customer, *, kind, amount: Decimal, **fields) -> CreditTransaction:
+    """Record a validated adjustment of `amount` (signed: > 0 adds a lot, < 0 takes from
+    the lots) with its notifications. `fields`: expires_on, memo, actor, idempotency_key."""
+    if connection.vendor == "postgresql":
+        return _post_on_postgresql(customer, kind=kind, amount=amount, **fields)
+    return _post_portable(customer, kind=kind, amount=amount, **fields)
+
+
+# The whole adjustment in one round trip: migration 0005 defines the function and what
+# it answers. Outside a transaction the call is a transaction of its own, so the account
+# lock is held only while PostgreSQL works.
+POST_ADJUSTMENT_SQL = """
+SELECT status, account_pk, transaction_id, seq, balance, created_at, emails
+FROM credits_post_adjustment(
+    %(user)s, %(company)s, %(kind)s, %(amount)s, %(expires_on)s, %(memo)s, %(actor_id)s,
+    %(key)s, %(now)s, %(zone)s, %(notice_kind)s, %(recipients)s, %(subjects)s, %(bodies)s,
+    %(link)s)
+"""
+
+
+def _post_on_postgresql(
+    customer: Customer, *, kind, amount, expires_on, memo, actor, idempotency_key
+) -> CreditTransaction:
+    content = {
+        "kind": kind,
+        "amount": amount,
+        "expires_on": expires_on,
+        "memo": memo,
+        "actor_id": actor.pk if actor else None,
+    }
+    notices = notifications.adjustment_notices(customer, amount, expires_on, memo)
+    params = {
+        **content,
+        "kind": str(kind),
+        "user": customer.pk if isinstance(customer, User) else None,
+        "company": customer.pk if isinstance(customer, Company) else None,
+        "key": idempotency_key,
+        # The clock is read before the call: the function moves it on to the account's
+        # newest transaction if need be, and judges the expiration date by it.
+        "now": timezone.now(),
+        "zone": str(timezone.get_default_timezone()),
+        "notice_kind": str(notices.kind),
+        "recipients": notices.recipient_ids,
+        "subjects": notices.subjects,
+        "bodies": notices.bodies,
+        "link": notices.link,
+    }
+
+    def call():
+        with connection.cursor() as cursor:
+            cursor.execute(POST_ADJUSTMENT_SQL, params)
+            return cursor.fetchone()
+
+    if connection.get_autocommit():
+        # The usual case, one round trip. When expirations are due the function changes
+        # nothing, and the adjustment is made again below, in one transaction with them.
+        answer = call()
+        if answer[0] != "due":
+            return _posted(answer, content, actor=actor, idempotency_key=idempotency_key)
+    with transaction.atomic():
+        answer = call()
+        if answer[0] == "due":
+            account = _lock_account(customer)  # held already: this fetches its row
+            _expire_due_lots({account.pk: account}, answer[5])
+            params["now"] = answer[5]
+            answer = call()
+        return _posted(answer, content, actor=actor, idempotency_key=idempotency_key)
+
+
+def _posted(answer, content: dict, *, actor, idempotency_key) -> CreditTransaction:
+    """The CreditTransaction the database function recorded (`content` is what was asked
+    for), or its refusal raised."""
+    status, account_id, transaction_id, seq, balance, created_at, emails = answer
+    if status == "replay":
+        earlier = CreditTransaction.objects.get(pk=transaction_id)
+        return _replayed(earlier, idempotency_key, content)
+    if status == "past_date":
+        clean_expires_on(content["expires_on"], today=timezone.localdate(created_at))
+    elif status == "insufficient":
+        raise InsufficientCredits(available=balance, requested=-content["amount"])
+    elif status == "ok":
+        notifications.queue_emails_after_commit(emails)
+        recorded = CreditTransaction(
+            pk=transaction_id,
+            account_id=account_id,
+            seq=seq,
+            balance_after=balance,
+            created_at=created_at,
+            kind=content["kind"],
+            amount=content["amount"],
+            expires_on=content["expires_on"],
+            memo=content["memo"],
+            actor=actor,
+            idempotency_key=idempotency_key,
+        )
+        recorded._state.adding, recorded._state.db = False, connection.alias
+        return recorded
+    raise RuntimeError(f"credits_post_adjustment answered {status!r}.")
+
+
+def _post_portable(
+    customer: Customer, *, kind, amount, expires_on, memo, actor, idempotency_key
+) -> CreditTransaction:
+    """_post step by step in Python, for databases other than PostgreSQL (SQLite)."""
     with transaction.atomic():
         account, now, earlier = _begin(
             customer,
             idempotency_key,
             kind=kind,
-            amount=-amount,
-            expires_on=None,
+            amount=amount,
+            expires_on=expires_on,
             memo=memo,
             actor_id=actor.pk if actor else None,
         )
         if earlier is not None:
             return earlier
-        _write_due_expirations(account, now)
-        if amount > account.balance:
+        # "Not in the past" is checked here, under the lock and after the replay: waiting
+        # for the lock may cross midnight, and a form resubmitted tomorrow is a replay.
+        clean_expires_on(expires_on, today=timezone.localdate(now))
+        _write_due_expirations_portable(account, now)
+        if -amount > account.balance:
             # Raising rolls back the expirations written above too: nothing changes.
-            raise InsufficientCredits(available=account.balance, requested=amount)
-        charged = _append(
+            raise InsufficientCredits(available=account.balance, requested=-amount)
+        posted = _append(
             account,
             kind=kind,
-            amount=-amount,
+            amount=amount,
             created_at=now,
+            expires_on=expires_on,
             memo=memo,
             actor=actor,
             idempotency_key=idempotency_key,
         )
-        _take_from_lots(account, charged, amount)
+        if amount > 0:
+            CreditLot.objects.create(
+                account=account,
+                allocation=posted,
+                amount=amount,
+                remaining=amount,
+                expires_on=expires_on,
+                created_at=now,
+            )
+        else:
+            _take_from_lots_portable(account, posted, -amount)
         _save_account(account)
-        notifications.notify_adjustment(customer, charged)
-        return charged
-
-
-# One statement: a running total over the open lots in deduction order (the order of the
-# `lot_open_by_expiry` index) says how much each lot gives, until `amount` is covered;
-# the usages are recorded and the lots reduced in the same statement.
-TAKE_FROM_LOTS_SQL = """
-WITH open_lots AS (
-    SELECT id, remaining,
-           SUM(remaining) OVER (ORDER BY expires_on ASC NULLS LAST, created_at, id
-                                ROWS UNBOUNDED PRECEDING) - remaining AS taken_before
-    FROM credits_creditlot
-    WHERE account_id = %(account)s AND remaining > 0
-),
-takes AS (
-    SELECT id, LEAST(remaining, %(amount)s - taken_before) AS amount
-    FROM open_lots WHERE taken_before < %(amount)s
-),
-used AS (
-    INSERT INTO credits_creditlotusage (transaction_id, lot_id, amount)
-    SELECT %(transaction)s, id, amount FROM takes
-),
-reduced AS (
-    UPDATE credits_creditlot l SET remaining = l.remaining - t.amount
-    FROM takes t WHERE l.id = t.id
-)
-SELECT COALESCE(SUM(amount), 0) FROM takes
-"""
-
-
-def _take_from_lots(account: CreditAccount, charged: CreditTransaction, amount: Decimal):
-    """Take `amount` from the account's open lots in deduction order, recording each take."""
-    if connection.vendor != "postgresql":
-        return _take_from_lots_portable(account, charged, amount)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            TAKE_FROM_LOTS_SQL,
-            {"account": account.pk, "amount": amount, "transaction": charged.pk},
-        )
-        (taken,) = cursor.fetchone()
-    if taken != amount:  # The balance said there was enough: the ledger disagrees with its lots.
-        raise RuntimeError(
-            f"Account {account.pk}: lots hold {amount - taken} less than its balance."
-        )
+        notifications.notify_adjustment(customer, posted)
+        return posted
 
 
 # --- Without PostgreSQL (SQLite: the demo, tests without a server): the same rules, row by row.
 
 
 def _write_due_expirations_portable(account: CreditAccount, now: dt.datetime) -> int:
-    """_write_due_expirations row by row, for databases other than PostgreSQL (SQLite)."""
+    """Write off what remains of the locked account's lots whose time is up, row by row
+    (_expire_due_lots does it in one statement on PostgreSQL).
+
+    One `expiration` transaction per expiration date, dated at the moment of expiry, so
+    the account's history stays in time order. Returns the number of lots expired.
+    """
     today = timezone.localdate(now)
     due = list(
         CreditLot.objects.filter(account=account, remaining__gt=0, expires_on__lt=today).order_by(

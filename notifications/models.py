@@ -29,7 +29,10 @@ class EmailStatus(models.TextChoices):
 
 class Notification(models.Model):
     recipient = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="notifications",
+        db_index=False,  # notification_inbox (recipient, created_at, id) serves every lookup
     )
     kind = models.CharField(max_length=32, choices=NotificationKind.choices)
     subject = models.CharField(max_length=200)

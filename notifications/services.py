@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from dataclasses import dataclass
 from decimal import Decimal
-from functools import partial
+from functools import lru_cache, partial
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import connection, transaction
 from django.template.loader import render_to_string
-from django.urls import reverse
+from django.urls import get_script_prefix, reverse
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
@@ -73,7 +74,22 @@ def _balance_name(customer, recipient: User) -> str:
 
 def transactions_link(customer) -> str:
     """The path where a member reads this customer's transactions (member side)."""
-    return reverse(f"member:{customer_kind(customer)}-transactions", args=[customer.pk])
+    before, after = _transactions_link_around_id(customer_kind(customer), get_script_prefix())
+    return f"{before}{customer.pk}{after}"
+
+
+_ID_PLACEHOLDER = 918273645546372819
+
+
+@lru_cache(maxsize=16)
+def _transactions_link_around_id(kind: str, script_prefix: str) -> tuple[str, str]:
+    """The member transactions path, reversed once per kind and split around the id:
+    adjustments and the expiry sweep build it for every notification, and reverse()
+    cost a quarter of an adjustment's Python time."""
+    before, after = reverse(f"member:{kind}-transactions", args=[_ID_PLACEHOLDER]).split(
+        str(_ID_PLACEHOLDER)
+    )
+    return before, after
 
 
 def recipients_of(customer) -> list[User]:
@@ -89,22 +105,24 @@ def recipients_of(customer) -> list[User]:
     )
 
 
-def _adjustment_words(customer, recipient, tx: CreditTransaction) -> tuple[str, str]:
+def _adjustment_words(
+    customer, recipient, amount: Decimal, expires_on: dt.date | None, memo: str
+) -> tuple[str, str]:
+    """Subject and body about an adjustment of `amount` (signed), for `recipient`."""
     where = _balance_name(customer, recipient)
-    amount = format_credits(tx.amount)
-    if tx.amount > 0:
-        subject = f"{amount} added to {where}"
-        body = f"{amount} {_verb(tx.amount, 'was', 'were')} added to {where}."
-        if tx.expires_on is None:
-            body += f" {_verb(tx.amount, 'It never expires', 'They never expire')}."
+    credits = format_credits(amount)
+    if amount > 0:
+        subject = f"{credits} added to {where}"
+        body = f"{credits} {_verb(amount, 'was', 'were')} added to {where}."
+        if expires_on is None:
+            body += f" {_verb(amount, 'It never expires', 'They never expire')}."
         else:
-            body += f" {_verb(tx.amount, 'It expires', 'They expire')} on"
-            body += f" {format_date(tx.expires_on)}."
+            body += f" {_verb(amount, 'It expires', 'They expire')} on {format_date(expires_on)}."
     else:
-        subject = f"{amount} deducted from {where}"
-        body = f"{amount} {_verb(tx.amount, 'was', 'were')} deducted from {where}."
-    if tx.memo:
-        body += f" Memo: {tx.memo}"
+        subject = f"{credits} deducted from {where}"
+        body = f"{credits} {_verb(amount, 'was', 'were')} deducted from {where}."
+    if memo:
+        body += f" Memo: {memo}"
     return subject[:1].upper() + subject[1:], body
 
 
@@ -173,13 +191,18 @@ def _insert(notifications: list[Notification]) -> None:
 def _write(notifications: list[Notification]) -> list[Notification]:
     """Insert the rows and queue their emails for after the surrounding commit."""
     _insert(notifications)
-    created = notifications
-    pending = [n.pk for n in created if n.email_status == EmailStatus.PENDING]
-    if pending:
+    pending = [n.pk for n in notifications if n.email_status == EmailStatus.PENDING]
+    queue_emails_after_commit(pending)
+    return notifications
+
+
+def queue_emails_after_commit(notification_ids: list[int]) -> None:
+    """Hand these notifications' emails to Celery once the surrounding transaction commits
+    (at once, outside a transaction)."""
+    if notification_ids:
         # Whatever goes wrong in queueing (the broker is down, say), the adjustment has
         # committed and stands: the rows stay pending and the periodic sweep sends them.
-        transaction.on_commit(lambda: _queue_emails(pending), robust=True)
-    return created
+        transaction.on_commit(lambda: _queue_emails(notification_ids), robust=True)
 
 
 def _queue_emails(notification_ids: list[int]) -> None:
@@ -221,16 +244,48 @@ def _notifications_for(customer, kind, words, **fields) -> list[Notification]:
     return rows
 
 
+@dataclass(frozen=True)
+class AdjustmentNotices:
+    """The notifications an adjustment will write, ready before it is recorded: on
+    PostgreSQL the ledger's database function stores them with the ledger row."""
+
+    kind: str
+    recipient_ids: list[int]
+    subjects: list[str]
+    bodies: list[str]
+    link: str
+
+
+def adjustment_notices(
+    customer, amount: Decimal, expires_on: dt.date | None, memo: str
+) -> AdjustmentNotices:
+    """What notify_adjustment writes about an adjustment of `amount` (signed), minus the
+    transaction, the balance and the email choice, which the database fills in."""
+    recipients = recipients_of(customer)
+    words = [_adjustment_words(customer, r, amount, expires_on, memo) for r in recipients]
+    return AdjustmentNotices(
+        kind=_adjustment_kind(amount),
+        recipient_ids=[r.pk for r in recipients],
+        subjects=[subject[:200] for subject, _ in words],
+        bodies=[body for _, body in words],
+        link=transactions_link(customer),
+    )
+
+
+def _adjustment_kind(amount: Decimal) -> str:
+    return NotificationKind.CREDITS_ADDED if amount > 0 else NotificationKind.CREDITS_DEDUCTED
+
+
 def notify_adjustment(customer, tx: CreditTransaction) -> list[Notification]:
     """Tell the customer's recipients about an addition or deduction just recorded.
 
     Call inside the transaction that wrote `tx`. Text as in SPEC.md, e.g. "25 credits
     were added to your balance. They never expire. Memo: Welcome bonus".
     """
-    kind = NotificationKind.CREDITS_ADDED if tx.amount > 0 else NotificationKind.CREDITS_DEDUCTED
+    kind = _adjustment_kind(tx.amount)
 
     def words(recipient):
-        return _adjustment_words(customer, recipient, tx)
+        return _adjustment_words(customer, recipient, tx.amount, tx.expires_on, tx.memo)
 
     return _write(
         _notifications_for(customer, kind, words, transaction=tx, balance_after=tx.balance_after)

@@ -1,17 +1,16 @@
 """Adjustments on separate database connections at the same moment, on PostgreSQL.
 
-Each service locks the customer's account row first. To see that the lock is what makes
-these pass, replace `_lock_account`'s `select_for_update()` with a plain query: the first
-test then lets more than 10 deductions through or fails with lots below zero (see the
-note on the foundation issue for a recorded run).
+Each adjustment locks the customer's account row first (on PostgreSQL inside the
+`credits_post_adjustment` function). The last test takes the lock out and shows the
+same race going wrong.
 """
 
 import datetime as dt
 import random
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
+from importlib import import_module
 
 import pytest
 from django.db import IntegrityError, close_old_connections, connection
@@ -22,6 +21,8 @@ from credits.exceptions import InsufficientCredits
 from credits.models import CreditAccount, CreditLot, CreditTransaction
 from tests.credits.ledger import assert_chain_intact, assert_lots_consistent
 from tests.factories import CompanyFactory, UserFactory
+
+POST_ADJUSTMENT = import_module("credits.migrations.0005_post_adjustment_function")
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -129,19 +130,29 @@ def test_concurrent_adds_and_deducts_keep_every_balance_chain_intact():
         assert selectors.get_balance(customer) == account.balance
 
 
-def test_without_the_account_lock_the_same_race_goes_wrong(monkeypatch):
+@pytest.fixture
+def adjustments_without_the_lock():
+    """credits_post_adjustment (migration 0005) with its `FOR UPDATE` taken out and a pause
+    after it reads the account, so that every writer reads the same balance; put back
+    afterwards."""
+    unlocked = POST_ADJUSTMENT.FORWARD.replace("FOR UPDATE;", ";").replace(
+        "    account_pk := account.id;", "    PERFORM pg_sleep(0.2);\n    account_pk := account.id;"
+    )
+    assert "FOR UPDATE" not in unlocked and "pg_sleep" in unlocked
+    with connection.cursor() as cursor:
+        cursor.execute(unlocked)
+    yield
+    with connection.cursor() as cursor:
+        cursor.execute(POST_ADJUSTMENT.FORWARD)
+
+
+def test_without_the_account_lock_the_same_race_goes_wrong(adjustments_without_the_lock):
     """The first test with the lock taken out: writers that read the account at the same
     moment collide, so that test would catch a lost lock (here the unique (account, seq)
     constraint is what still refuses the lost updates)."""
     member = UserFactory()
     services.add_credits(member, 10)
 
-    def read_without_lock(customer):
-        account = CreditAccount.objects.get(**services.owner_filter(customer))
-        time.sleep(0.2)  # everyone has read the same balance before anyone writes
-        return account
-
-    monkeypatch.setattr(services, "_lock_account", read_without_lock)
     results = run_at_once([lambda: services.deduct_credits(member, 1) for _ in range(24)])
 
     collided = [r for r in results if isinstance(r, IntegrityError)]

@@ -476,19 +476,15 @@ def test_reserved_kinds_fit_the_model(clock):
     assert_chain_intact(account_of(member))
 
 
-def test_an_expiration_date_is_checked_again_once_the_lock_is_held(clock, monkeypatch):
-    """Waiting for the account lock may cross midnight: the date that was today when the
-    request came is then yesterday, and the addition is refused."""
+def test_an_expiration_date_is_judged_at_the_moment_the_adjustment_is_recorded(clock):
+    """An adjustment is dated when it was asked for, but never before the account's newest
+    transaction (another host's clock may lag): its expiration date is judged at that
+    moment, under the account lock. Here a request read 23:59:59 on 10 June on a lagging
+    host lands after a transaction of 00:00:01 on 11 June, so 10 June is past."""
     member = UserFactory()
+    clock.set_local(2026, 6, 11, 0, 0, 1)
     services.add_credits(member, 1)
     clock.set_local(2026, 6, 10, 23, 59, 59)
-    real_lock = services._lock_account
-
-    def slow_lock(customer):
-        clock.set_local(2026, 6, 11, 0, 0, 1)
-        return real_lock(customer)
-
-    monkeypatch.setattr(services, "_lock_account", slow_lock)
     before = snapshot()
     with pytest.raises(ValidationError) as refused:
         services.add_credits(member, 5, expires_on=dt.date(2026, 6, 10))
