@@ -16,6 +16,7 @@ from decimal import Decimal
 from functools import lru_cache, partial
 from urllib.parse import urlsplit
 
+import psycopg
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import connection, transaction
@@ -158,34 +159,45 @@ _INSERTED = {
 }
 # Built from the constants above only.
 _COLUMNS = ", ".join(_INSERTED)
-_ARRAYS = ", ".join(f"%s::{kind}[]" for kind in _INSERTED.values())
+_ARRAYS = ", ".join(f"%b::{kind}[]" for kind in _INSERTED.values())
 _INSERT_FROM_ARRAYS_SQL = (
     f"INSERT INTO notifications_notification ({_COLUMNS}) "  # noqa: S608
-    f"SELECT * FROM unnest({_ARRAYS}) RETURNING id"
+    f"SELECT * FROM unnest({_ARRAYS}) RETURNING id, email_status"
 )
 
 
 def _insert(notifications: list[Notification]) -> None:
-    """bulk_create, on PostgreSQL as one INSERT from one array per column: the expiry
-    sweep writes tens of thousands of rows at once, and Django preparing each value of
-    each row cost more than the database storing them."""
+    """bulk_create, on PostgreSQL through _insert_columns."""
     if connection.vendor != "postgresql":
         Notification.objects.bulk_create(notifications)
         return
     for row in notifications:
         row.email_attempts = row.email_attempts or 0
         row.email_error = row.email_error or ""
-    columns = [
+    columns = {
         # Choices are str enums: pass their plain values.
-        [str(value) if isinstance(value, str) else value for value in values]
-        for values in ([getattr(row, name) for row in notifications] for name in _INSERTED)
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(_INSERT_FROM_ARRAYS_SQL, columns)
-        for row, (pk,) in zip(notifications, cursor.fetchall(), strict=True):
-            row.pk = pk
-            row._state.adding = False
-            row._state.db = connection.alias
+        name: [str(value) if isinstance(value, str) else value for value in values]
+        for name, values in (
+            (name, [getattr(row, name) for row in notifications]) for name in _INSERTED
+        )
+    }
+    for row, (pk, _) in zip(notifications, _insert_columns(columns), strict=True):
+        row.pk = pk
+        row._state.adding = False
+        row._state.db = connection.alias
+
+
+def _insert_columns(columns: dict[str, list]) -> list[tuple[int, str]]:
+    """Insert notifications given as one list per column of _INSERTED, on PostgreSQL as one
+    INSERT from one array per column: the expiry sweep writes tens of thousands of rows at
+    once, and Django preparing each value of each row cost more than the database storing
+    them. Returns (id, email_status) per row, in order."""
+    connection.ensure_connection()
+    # Parameters bound by the server, so the arrays travel in binary: quoting tens of
+    # thousands of texts into SQL took longer than inserting them.
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(_INSERT_FROM_ARRAYS_SQL, [columns[name] for name in _INSERTED])
+        return cursor.fetchall()
 
 
 def _write(notifications: list[Notification]) -> list[Notification]:
@@ -292,25 +304,30 @@ def notify_adjustment(customer, tx: CreditTransaction) -> list[Notification]:
     )
 
 
-def _expiration_words(customer, recipient: User, tx: CreditTransaction) -> tuple[str, str]:
+def _expiration_words(
+    customer, recipient: User, amount: Decimal, balance_after: Decimal, expired_on: dt.date
+) -> tuple[str, str]:
+    """Subject and body about credits whose last day was `expired_on`."""
     where = _balance_name(customer, recipient)
-    amount = format_credits(tx.amount)
-    expired_on = timezone.localdate(tx.created_at) - dt.timedelta(days=1)
-    subject = f"{amount} expired"
+    credits = format_credits(amount)
+    subject = f"{credits} expired"
     body = (
-        f"{amount} in {where} expired at the end of {format_date(expired_on)}."
+        f"{credits} in {where} expired at the end of {format_date(expired_on)}."
         f" {'Your' if where == 'your balance' else 'The'} balance is now"
-        f" {format_credits(tx.balance_after)}."
+        f" {format_credits(balance_after)}."
     )
     return subject, body
 
 
-def notify_expiration(account: CreditAccount, tx: CreditTransaction) -> list[Notification]:
-    """Tell the recipients that credits expired (`tx` is the expiration just written)."""
+def notify_expiration(
+    account: CreditAccount, tx: CreditTransaction, expired_on: dt.date
+) -> list[Notification]:
+    """Tell the recipients that credits expired (`tx` is the expiration just written of
+    the credits whose last day was `expired_on`)."""
     customer = account.customer
 
     def words(recipient):
-        return _expiration_words(customer, recipient, tx)
+        return _expiration_words(customer, recipient, tx.amount, tx.balance_after, expired_on)
 
     return _write(
         _notifications_for(
@@ -323,14 +340,23 @@ def notify_expiration(account: CreditAccount, tx: CreditTransaction) -> list[Not
     )
 
 
-def notify_expirations(
-    expirations: list[tuple[CreditAccount, CreditTransaction]],
-) -> list[Notification]:
-    """notify_expiration for many expirations at once (the expiry sweep): the same rows, in
-    a fixed number of queries however many customers there are."""
+@dataclass(frozen=True)
+class Expiration:
+    """An `expiration` transaction just written by the sweep: the fields its notices use."""
+
+    account: CreditAccount
+    transaction_id: int
+    amount: Decimal
+    balance_after: Decimal
+    expired_on: dt.date  # the credits' last day
+
+
+def notify_expirations(expirations: list[Expiration]) -> None:
+    """notify_expiration for many expirations at once (the expiry sweep, on PostgreSQL):
+    the same rows, in a fixed number of queries however many customers there are."""
     if not expirations:
-        return []
-    customers = {account.pk: account.customer for account, _ in expirations}
+        return
+    customers = {e.account.pk: e.account.customer for e in expirations}
     company_ids = [c.pk for c in customers.values() if not isinstance(c, User)]
     managers: dict[int, list[User]] = {pk: [] for pk in company_ids}
     memberships = CompanyMembership.objects.filter(
@@ -346,27 +372,40 @@ def notify_expirations(
     }
     everyone = list({user.pk: user for users in recipients.values() for user in users}.values())
     wanted = _email_wanted(everyone, NotificationKind.CREDITS_EXPIRED)
-    links = {pk: transactions_link(customer) for pk, customer in customers.items()}
+    status = {True: EmailStatus.PENDING.value, False: EmailStatus.OFF.value}
     now = timezone.now()
-    rows = []
-    for account, tx in expirations:
-        customer, link = customers[account.pk], links[account.pk]
-        for recipient in recipients[account.pk]:
-            subject, body = _expiration_words(customer, recipient, tx)
-            rows.append(
-                Notification(
-                    recipient=recipient,
-                    kind=NotificationKind.CREDITS_EXPIRED,
-                    subject=subject[:200],
-                    body=body,
-                    link=link,
-                    created_at=now,
-                    email_status=EmailStatus.PENDING if wanted[recipient.pk] else EmailStatus.OFF,
-                    transaction=tx,
-                    balance_after=tx.balance_after,
-                )
+    columns = {name: [] for name in _INSERTED}
+    for expiration in expirations:
+        customer = customers[expiration.account.pk]
+        link = transactions_link(customer)
+        for recipient in recipients[expiration.account.pk]:
+            subject, body = _expiration_words(
+                customer,
+                recipient,
+                expiration.amount,
+                expiration.balance_after,
+                expiration.expired_on,
             )
-    return _write(rows)
+            for name, value in (
+                ("recipient_id", recipient.pk),
+                ("subject", subject[:200]),
+                ("body", body),
+                ("link", link),
+                ("balance_after", expiration.balance_after),
+                ("transaction_id", expiration.transaction_id),
+                ("email_status", status[wanted[recipient.pk]]),
+            ):
+                columns[name].append(value)
+    rows = len(columns["recipient_id"])
+    columns.update(
+        kind=[NotificationKind.CREDITS_EXPIRED.value] * rows,
+        lot_id=[None] * rows,
+        created_at=[now] * rows,
+        email_attempts=[0] * rows,
+        email_error=[""] * rows,
+    )
+    written = _insert_columns(columns)
+    queue_emails_after_commit([pk for pk, email in written if email == EmailStatus.PENDING])
 
 
 def _reminder_words(customer, lot: CreditLot, recipient: User) -> tuple[str, str]:

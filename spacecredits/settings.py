@@ -207,5 +207,8 @@ CELERY_BEAT_SCHEDULE |= {
         "schedule": timedelta(hours=1),
     },
 }
+# How many batches of the expiry sweep run at once on PostgreSQL, each on its own
+# database connection (credits.services.expire_due_credits); 1 runs them one by one.
+CREDITS_SWEEP_CONNECTIONS = int(os.environ.get("CREDITS_SWEEP_CONNECTIONS", "2"))
 # The first retry's countdown in seconds (doubling each time); tests shorten it.
 NOTIFICATION_RETRY_BASE_SECONDS = float(os.environ.get("NOTIFICATION_RETRY_BASE_SECONDS", "10"))

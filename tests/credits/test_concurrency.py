@@ -157,3 +157,44 @@ def test_without_the_account_lock_the_same_race_goes_wrong(adjustments_without_t
 
     collided = [r for r in results if isinstance(r, IntegrityError)]
     assert collided  # lost updates, refused here by the database; never seen with the lock
+
+
+def test_the_sweep_on_two_connections_beside_adjustments(clock, monkeypatch, settings):
+    """The sweep's batches run on two connections at once (outside a transaction) while
+    the same customers spend: every due lot expires exactly once, each customer's history
+    stays one chain, and each expiration has its one notice."""
+    from notifications.models import Notification
+
+    settings.CREDITS_SWEEP_CONNECTIONS = 2
+    monkeypatch.setattr(services, "SWEEP_BATCH", 3)  # 12 customers: 4 batches
+    threads, expire_batch = set(), services._expire_batch
+
+    def watched(account_ids, now):
+        threads.add(threading.current_thread().name)
+        return expire_batch(account_ids, now)
+
+    monkeypatch.setattr(services, "_expire_batch", watched)
+    customers = [UserFactory() for _ in range(12)]
+    for customer in customers:
+        services.add_credits(customer, 4, expires_on=dt.date(2026, 6, 2))
+        services.add_credits(customer, 6, expires_on=dt.date(2026, 6, 3))
+        services.add_credits(customer, 20)
+    clock.set_local(2026, 6, 10, 9)
+
+    results = run_at_once(
+        [services.expire_due_credits]
+        + [lambda c=customer: services.deduct_credits(c, 5) for customer in customers[::2]]
+    )
+
+    assert [r for r in results if isinstance(r, Exception)] == []
+    assert threads and all(name.startswith("expiry-sweep") for name in threads)  # the pool
+    assert results[0] <= 24  # what the adjustments did not expire first, the sweep did
+    assert not CreditLot.objects.filter(remaining__gt=0, expires_on__lt=dt.date(2026, 6, 10))
+    for index, customer in enumerate(customers):
+        account = CreditAccount.objects.get(user=customer)
+        assert_chain_intact(account)
+        assert_lots_consistent(account)
+        expirations = account.transactions.filter(kind="expiration")
+        assert sorted(e.amount for e in expirations) == [D("-6"), D("-4")]
+        assert account.balance == (D("15") if index % 2 == 0 else D("20"))
+        assert Notification.objects.filter(recipient=customer, kind="credits_expired").count() == 2
