@@ -6,8 +6,10 @@ import os
 # Seconds each write-throughput point runs (ledger and pgbench alike).
 SECONDS = float(os.environ.get("BENCH_SECONDS", "6"))
 CLIENTS = [int(n) for n in os.environ.get("BENCH_CLIENTS", "1,2,4,8,16").split(",")]
-# The client count the targets are read at.
+# The client count the targets are read at, and how many times the ledger and TPC-B
+# take turns there (each keeps its median run).
 TARGET_CLIENTS = 8
+TARGET_ROUNDS = int(os.environ.get("BENCH_TARGET_ROUNDS", "3"))
 
 # Write throughput: customers with about 10 lots each; 70% of calls deduct.
 SPREAD_CUSTOMERS = 1_000

@@ -18,6 +18,8 @@ class Results:
     machine: str
     spread: list = field(default_factory=list)  # (WriteResult, PgbenchResult) per clients
     hot: list = field(default_factory=list)
+    # At TARGET_CLIENTS: {"spread" | "hot": [(adjustments/s, TPC-B tps) per turn]}
+    rounds: dict = field(default_factory=dict)
     reads: list = field(default_factory=list)
     plans: list = field(default_factory=list)
     pages: list = field(default_factory=list)
@@ -155,6 +157,16 @@ def target_table(results: Results) -> str:
     )
 
 
+def _rounds_text(rounds: dict) -> str:
+    if not rounds:
+        return "one turn each"
+    return "; ".join(
+        f"{name}: "
+        + ", ".join(f"{adjustments:,.0f} adj/s vs {tps:,.0f} tps" for adjustments, tps in turns)
+        for name, turns in rounds.items()
+    )
+
+
 def _ms(value) -> str:
     return "n/a" if value is None else f"{value:.2f}"
 
@@ -232,15 +244,17 @@ the write benchmarks, and again after the sweep: {
 Client processes (Python, Django, psycopg) call `add_credits` (30%, 10 credits expiring
 in 30 days) and `deduct_credits` (70%, 1 to 8 credits) for {config.SECONDS:g} s per point.
 Baseline: `pgbench`'s built-in TPC-B-like script (`-c N -j min(N, CPUs)`) for the same time
-against the same server. In between, "ledger SQL by pgbench": the very statements the two
-services send (bench/ledger_adjustment.sql), run by pgbench's C client against the bench
-database, to separate what the ledger's SQL costs PostgreSQL from what the Python client
-costs (the script leaves out the notification each adjustment also writes: two small
-SELECTs and an INSERT; the services include it, without handing emails to a broker).
-"declined" counts `InsufficientCredits` (a correct refusal, not an error). CPU per
-adjustment: client processes' CPU time, and PostgreSQL backends' CPU time (read from the
-postmaster's reaped-children counters, so other backends that exit meanwhile count too).
-Why the ratios are what they are: [docs/performance.md](performance.md).
+against the same server. At {config.TARGET_CLIENTS} clients the two took turns
+{config.TARGET_ROUNDS} times and the tables show the median run of each (the turns:
+{_rounds_text(results.rounds)}). In between, "ledger SQL by pgbench": what the two services
+send PostgreSQL, one call of the `credits_post_adjustment` function each with its
+notification (bench/ledger_adjustment.sql), run by pgbench's C client against the bench
+database, to separate what the ledger costs PostgreSQL from what the Python client costs.
+Emails are not handed to a broker during the bench. "declined" counts
+`InsufficientCredits` (a correct refusal, not an error). CPU per adjustment: client
+processes' CPU time, and PostgreSQL backends' CPU time (read from the postmaster's
+reaped-children counters, so other backends that exit meanwhile count too). Why the
+ratios are what they are: [docs/performance.md](performance.md).
 
 ![adjustments/s and pgbench tps against clients](benchmarks.svg)
 

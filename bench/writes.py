@@ -46,6 +46,12 @@ class WriteResult:
         return statistics.quantiles(self.latencies, n=100, method="inclusive")[p - 1] * 1000
 
 
+def median(runs: list, *, key: str):
+    """The run whose `key` is the median (the lower middle one of an even count)."""
+    ordered = sorted(runs, key=lambda run: getattr(run, key))
+    return ordered[(len(ordered) - 1) // 2]
+
+
 def _client(user_ids, seed, start_at, end_at, queue):
     """One client process: adjust random customers of `user_ids` until `end_at`."""
     from django.utils import timezone

@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from customers.models import Company, User, customer_kind
 from notifications import services as notifications
+from spacecredits.db import server_bound_cursor
 
 from .exceptions import IdempotencyConflict, InsufficientCredits
 from .models import (
@@ -479,7 +480,7 @@ def _post_on_postgresql(
     }
 
     def call():
-        with connection.cursor() as cursor:
+        with server_bound_cursor() as cursor:  # prepared once per connection
             cursor.execute(POST_ADJUSTMENT_SQL, params)
             return cursor.fetchone()
 

@@ -45,6 +45,9 @@ class Notification(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="notifications",
+        # Ledger rows and lots are never deleted (database triggers), and nothing looks
+        # notifications up by them alone: an index on either would only slow every write.
+        db_index=False,
     )
     lot = models.ForeignKey(
         CreditLot,
@@ -53,6 +56,7 @@ class Notification(models.Model):
         on_delete=models.PROTECT,
         related_name="notifications",
         help_text="For expiry reminders: the lot that expires soon.",
+        db_index=False,  # see `transaction`; reminders are found by their unique constraint
     )
     created_at = models.DateTimeField()
     read_at = models.DateTimeField(null=True, blank=True)

@@ -16,7 +16,6 @@ from decimal import Decimal
 from functools import lru_cache, partial
 from urllib.parse import urlsplit
 
-import psycopg
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import connection, transaction
@@ -27,6 +26,7 @@ from kombu.exceptions import OperationalError
 
 from credits.models import CreditAccount, CreditLot, CreditTransaction
 from customers.models import CompanyMembership, User, customer_kind
+from spacecredits.db import server_bound_cursor
 
 from .models import EmailStatus, Notification, NotificationKind, NotificationPreferences
 
@@ -189,13 +189,10 @@ def _insert(notifications: list[Notification]) -> None:
 
 def _insert_columns(columns: dict[str, list]) -> list[tuple[int, str]]:
     """Insert notifications given as one list per column of _INSERTED, on PostgreSQL as one
-    INSERT from one array per column: the expiry sweep writes tens of thousands of rows at
-    once, and Django preparing each value of each row cost more than the database storing
-    them. Returns (id, email_status) per row, in order."""
-    connection.ensure_connection()
-    # Parameters bound by the server, so the arrays travel in binary: quoting tens of
-    # thousands of texts into SQL took longer than inserting them.
-    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+    INSERT from one binary array per column: the expiry sweep writes tens of thousands of
+    rows at once, and Django preparing each value of each row, or quoting it into the SQL,
+    cost more than the database storing them. Returns (id, email_status) per row, in order."""
+    with server_bound_cursor() as cursor:  # the arrays travel in binary
         cursor.execute(_INSERT_FROM_ARRAYS_SQL, [columns[name] for name in _INSERTED])
         return cursor.fetchall()
 

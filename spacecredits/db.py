@@ -1,0 +1,34 @@
+"""Database helpers shared by the apps."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import psycopg
+from django.db import connection
+
+# After this many runs on one connection, psycopg prepares a statement run by a
+# server_bound_cursor; Django's own cursors never prepare.
+PREPARE_THRESHOLD = 5
+
+
+@contextmanager
+def server_bound_cursor() -> Iterator:
+    """A PostgreSQL cursor whose parameters the server binds, for the two kinds of statement
+    where Django's cursors (which quote every parameter into the SQL text) cost more than
+    the statement: one run for every adjustment (prepared once per connection instead of
+    parsed each time) and inserts of tens of thousands of values (sent as binary arrays,
+    placeholder `%b`). Queries are logged and errors translated as with Django's cursors.
+    """
+    connection.ensure_connection()
+    connection.connection.prepare_threshold = PREPARE_THRESHOLD
+    with connection.wrap_database_errors:
+        raw = psycopg.Cursor(connection.connection)
+    wrapped = (
+        connection.make_debug_cursor(raw)
+        if connection.queries_logged
+        else connection.make_cursor(raw)
+    )
+    with wrapped as cursor:
+        yield cursor
