@@ -29,7 +29,9 @@ CREATE OR REPLACE FUNCTION credits_post_adjustment(
 DECLARE
     account credits_creditaccount%ROWTYPE;
     today date;
-    taken numeric;
+    lot record;
+    need numeric;
+    take numeric;
 BEGIN
     -- Lock the customer's account, creating it on the first adjustment (two first
     -- adjustments at once: one insert wins, the other waits on the winner's lock).
@@ -88,31 +90,26 @@ BEGIN
                                        created_at)
         VALUES (account.id, transaction_id, p_amount, p_amount, p_expires_on, created_at);
     ELSE
-        -- Earliest-expiring lots first (never-expiring last, then oldest, then by id): a
-        -- running total over the open lots says how much each gives, until the amount is
-        -- covered; usages recorded and lots reduced in the same statement.
-        WITH open_lots AS (
-            SELECT l.id, l.remaining,
-                   SUM(l.remaining) OVER (ORDER BY l.expires_on ASC NULLS LAST, l.created_at, l.id
-                                          ROWS UNBOUNDED PRECEDING) - l.remaining AS taken_before
-            FROM credits_creditlot l
+        -- Earliest-expiring lots first, never-expiring last, then oldest, then by id: the
+        -- order of the lot_open_by_expiry index, read only as far as the amount needs
+        -- (a customer may hold hundreds of open lots; a deduction takes from one or two).
+        -- Each turn takes the first open lot; a lot emptied by one turn is no longer open.
+        need := -p_amount;
+        LOOP
+            SELECT l.id, l.remaining INTO lot FROM credits_creditlot l
             WHERE l.account_id = account.id AND l.remaining > 0
-        ),
-        takes AS (
-            SELECT o.id, LEAST(o.remaining, -p_amount - o.taken_before) AS amount
-            FROM open_lots o WHERE o.taken_before < -p_amount
-        ),
-        used AS (
+            ORDER BY l.expires_on ASC NULLS LAST, l.created_at, l.id
+            LIMIT 1;
+            EXIT WHEN NOT FOUND;
+            take := LEAST(lot.remaining, need);
+            UPDATE credits_creditlot l SET remaining = l.remaining - take WHERE l.id = lot.id;
             INSERT INTO credits_creditlotusage (transaction_id, lot_id, amount)
-            SELECT transaction_id, t.id, t.amount FROM takes t
-        ),
-        reduced AS (
-            UPDATE credits_creditlot l SET remaining = l.remaining - t.amount
-            FROM takes t WHERE l.id = t.id
-        )
-        SELECT COALESCE(SUM(t.amount), 0) INTO taken FROM takes t;
-        IF taken <> -p_amount THEN  -- the balance said there was enough: the lots disagree
-            RAISE EXCEPTION 'Account %: lots hold % less than its balance', account.id, -p_amount - taken;
+            VALUES (transaction_id, lot.id, take);
+            need := need - take;
+            EXIT WHEN need = 0;
+        END LOOP;
+        IF need > 0 THEN  -- the balance said there was enough: the lots disagree
+            RAISE EXCEPTION 'Account %: lots hold % less than its balance', account.id, need;
         END IF;
     END IF;
 

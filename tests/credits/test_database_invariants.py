@@ -121,3 +121,32 @@ def test_postgres_refuses_updates_and_deletes_of_ledger_rows(ledger):
     refused(lambda: CreditLot.objects.update(expires_on=None))
     refused(lambda: CreditLot.objects.all()._raw_delete(connection.alias))
     assert CreditTransaction.objects.filter(memo="rewritten").count() == 0
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    "change",
+    [
+        "id = id + 1000",
+        "account_id = (SELECT MAX(id) FROM credits_creditaccount)",
+        "allocation_id = (SELECT MAX(id) FROM credits_credittransaction)",
+        "amount = amount + 1",
+        "expires_on = NULL",
+        "created_at = created_at - interval '1 day'",
+        "remaining = remaining, amount = amount + 1",
+    ],
+)
+def test_postgres_lets_only_the_remaining_of_a_lot_change(ledger, change):
+    CompanyFactory()  # a second account to point at
+    services.add_credits(UserFactory(), 5)
+    before = list(CreditLot.objects.order_by("pk").values_list())
+
+    def update(sql):
+        with connection.cursor() as cursor:
+            cursor.execute(f"UPDATE credits_creditlot SET {sql}")  # noqa: S608 - test input
+
+    refused(lambda: update(change))
+    assert list(CreditLot.objects.order_by("pk").values_list()) == before
+    with transaction.atomic():
+        update("remaining = remaining")  # what the ledger does is allowed
+        transaction.set_rollback(True)
