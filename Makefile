@@ -44,6 +44,10 @@ lint: install
 
 test: install chromium lint
 	$(BIN)/pytest
+	@echo "The ledger and notifications again on SQLite, the database of make demo, where the"
+	@echo "services run step by step in Python instead of PostgreSQL's function:"
+	env -u DATABASE_URL -u CELERY_BROKER_URL $(BIN)/pytest -q \
+	  -m "not postgres and not redis" tests/credits tests/notifications
 
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles .pytest_cache .hypothesis

@@ -40,6 +40,9 @@ PAGES = [
         "/customers/users/{user_id}/transactions/?before={deep_before}",
     ),
     ("Django admin: adjust credits page", "/admin/customers/user/{user_id}/adjust-credits/"),
+    # The smallest logged-in, database-backed response the app has (session, user, one
+    # count, a few bytes of HTML): what any such page costs before its own work.
+    ("Notification bell (smallest logged-in part)", "/notifications/bell/"),
 ]
 PAGE_SECONDS = float(os.environ.get("BENCH_PAGE_SECONDS", "8"))
 GUNICORN_WORKERS = 4
