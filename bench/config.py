@@ -26,6 +26,7 @@ READ_REPEATS = int(os.environ.get("BENCH_READ_REPEATS", "300"))
 # Expiry sweep: due lots across customers.
 SWEEP_CUSTOMERS = 10_000
 SWEEP_LOTS_PER_CUSTOMER = 10
+SWEEP_ROUNDS = int(os.environ.get("BENCH_SWEEP_ROUNDS", "3"))  # the median round counts
 
 # Page throughput: gunicorn serves, wrk loads. Each page is (label, path); the path may
 # use {user_id} (the customer with a 1,000,000-transaction history), {small_user_id} and

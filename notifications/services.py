@@ -371,10 +371,10 @@ def notify_expirations(expirations: list[Expiration]) -> None:
     wanted = _email_wanted(everyone, NotificationKind.CREDITS_EXPIRED)
     status = {True: EmailStatus.PENDING.value, False: EmailStatus.OFF.value}
     now = timezone.now()
+    links = {pk: transactions_link(customer) for pk, customer in customers.items()}
     columns = {name: [] for name in _INSERTED}
     for expiration in expirations:
-        customer = customers[expiration.account.pk]
-        link = transactions_link(customer)
+        customer, link = customers[expiration.account.pk], links[expiration.account.pk]
         for recipient in recipients[expiration.account.pk]:
             subject, body = _expiration_words(
                 customer,
