@@ -19,6 +19,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import F
+from django.urls import get_script_prefix, set_script_prefix
 from django.utils import timezone
 
 from customers.models import Company, User, customer_kind
@@ -508,7 +509,8 @@ def _posted(answer, content: dict, *, actor, idempotency_key) -> CreditTransacti
         earlier = CreditTransaction.objects.get(pk=transaction_id)
         return _replayed(earlier, idempotency_key, content)
     if status == "past_date":
-        clean_expires_on(content["expires_on"], today=timezone.localdate(created_at))
+        today = timezone.localdate(created_at, timezone.get_default_timezone())
+        clean_expires_on(content["expires_on"], today=today)
     elif status == "insufficient":
         raise InsufficientCredits(available=balance, requested=-content["amount"])
     elif status == "ok":
@@ -669,13 +671,20 @@ def expire_due_credits() -> int:
         for start in range(0, len(account_ids), SWEEP_BATCH)
     ]
     parallel = min(settings.CREDITS_SWEEP_CONNECTIONS, len(batches))
-    if parallel < 2 or connection.vendor != "postgresql" or connection.in_atomic_block:
+    # Inside the caller's transaction the batches must see what it wrote: one by one on it.
+    if parallel < 2 or connection.vendor != "postgresql" or not connection.get_autocommit():
         return sum(_expire_batch(batch, now) for batch in batches)
+    on_own_connection = partial(
+        _expire_batch_on_own_connection, now=now, script_prefix=get_script_prefix()
+    )
     with ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="expiry-sweep") as pool:
-        return sum(pool.map(partial(_expire_batch_on_own_connection, now=now), batches))
+        return sum(pool.map(on_own_connection, batches))
 
 
-def _expire_batch_on_own_connection(account_ids: list[int], now: dt.datetime) -> int:
+def _expire_batch_on_own_connection(
+    account_ids: list[int], now: dt.datetime, script_prefix: str
+) -> int:
+    set_script_prefix(script_prefix)  # thread-local: the notices' links use it
     try:
         return _expire_batch(account_ids, now)
     finally:

@@ -56,7 +56,7 @@ class Notification(models.Model):
         on_delete=models.PROTECT,
         related_name="notifications",
         help_text="For expiry reminders: the lot that expires soon.",
-        db_index=False,  # see `transaction`; reminders are found by their unique constraint
+        db_index=False,  # see `transaction`; reminders are found by notification_reminder
     )
     created_at = models.DateTimeField()
     read_at = models.DateTimeField(null=True, blank=True)
@@ -93,6 +93,11 @@ class Notification(models.Model):
                 fields=["created_at"],
                 condition=Q(email_status="pending"),
                 name="notification_email_pending",
+            ),
+            # The reminder job asks which lots already have their reminder; only reminders
+            # are in this index, so adjustments and the sweep do not maintain it.
+            models.Index(
+                fields=["lot"], condition=Q(kind="credits_expiring"), name="notification_reminder"
             ),
         ]
 

@@ -6,10 +6,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import psycopg
+from django.conf import settings
 from django.db import connection
 
 # After this many runs on one connection, psycopg prepares a statement run by a
-# server_bound_cursor; Django's own cursors never prepare.
+# server_bound_cursor (Django's own cursors never prepare); None when
+# settings.DATABASE_PREPARED_STATEMENTS is off, for poolers that cannot keep them.
 PREPARE_THRESHOLD = 5
 
 
@@ -20,9 +22,14 @@ def server_bound_cursor() -> Iterator:
     the statement: one run for every adjustment (prepared once per connection instead of
     parsed each time) and inserts of tens of thousands of values (sent as binary arrays,
     placeholder `%b`). Queries are logged and errors translated as with Django's cursors.
+
+    If a prepared statement's function ever changes its result columns, rename the function
+    (a changed result type fails on connections that prepared the old one).
     """
     connection.ensure_connection()
-    connection.connection.prepare_threshold = PREPARE_THRESHOLD
+    connection.connection.prepare_threshold = (
+        PREPARE_THRESHOLD if settings.DATABASE_PREPARED_STATEMENTS else None
+    )
     with connection.wrap_database_errors:
         raw = psycopg.Cursor(connection.connection)
     wrapped = (

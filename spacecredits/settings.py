@@ -207,6 +207,10 @@ CELERY_BEAT_SCHEDULE |= {
         "schedule": timedelta(hours=1),
     },
 }
+# Statements the ledger runs for every adjustment are prepared once per connection
+# (spacecredits/db.py). Turn off behind a pooler that cannot keep prepared statements
+# (PgBouncer in transaction mode before 1.21, or without max_prepared_statements).
+DATABASE_PREPARED_STATEMENTS = env_bool("DATABASE_PREPARED_STATEMENTS", True)
 # How many batches of the expiry sweep run at once on PostgreSQL, each on its own
 # database connection (credits.services.expire_due_credits); 1 runs them one by one.
 CREDITS_SWEEP_CONNECTIONS = int(os.environ.get("CREDITS_SWEEP_CONNECTIONS", "2"))

@@ -44,6 +44,17 @@ BEGIN
             FOR UPDATE;
         END IF;
         EXIT WHEN FOUND;
+        -- No account yet: what would be refused is refused without creating one.
+        IF p_amount < 0 THEN
+            status := 'insufficient';
+            balance := 0;
+            RETURN;
+        END IF;
+        IF p_expires_on < (p_now AT TIME ZONE p_zone)::date THEN
+            status := 'past_date';
+            created_at := p_now;
+            RETURN;
+        END IF;
         INSERT INTO credits_creditaccount (user_id, company_id, balance, last_seq, created_at)
         VALUES (p_user_id, p_company_id, 0, 0, p_now) ON CONFLICT DO NOTHING;
     END LOOP;

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from credits import selectors, services
 from credits.exceptions import InsufficientCredits
-from credits.models import CreditAccount, CreditLot, CreditTransaction
+from credits.models import CreditAccount, CreditLot, CreditLotUsage, CreditTransaction
 from tests.credits.ledger import assert_chain_intact, assert_lots_consistent
 from tests.factories import CompanyFactory, UserFactory
 
@@ -131,19 +131,31 @@ def test_concurrent_adds_and_deducts_keep_every_balance_chain_intact():
 
 
 @pytest.fixture
-def adjustments_without_the_lock():
-    """credits_post_adjustment (migration 0005) with its `FOR UPDATE` taken out and a pause
-    after it reads the account, so that every writer reads the same balance; put back
-    afterwards."""
-    unlocked = POST_ADJUSTMENT.FORWARD.replace("FOR UPDATE;", ";").replace(
-        "    account_pk := account.id;", "    PERFORM pg_sleep(0.2);\n    account_pk := account.id;"
+def adjustments_without_the_lock(monkeypatch):
+    """The services call a copy of credits_post_adjustment (migration 0005) under another
+    name, with its `FOR UPDATE` taken out and a pause after it reads the account, so that
+    every writer reads the same balance. The real function is not touched."""
+    unlocked = (
+        POST_ADJUSTMENT.FORWARD.replace("credits_post_adjustment", "credits_test_unlocked")
+        .replace("FOR UPDATE;", ";")
+        .replace(
+            "    account_pk := account.id;",
+            "    PERFORM pg_sleep(0.2);\n    account_pk := account.id;",
+        )
     )
     assert "FOR UPDATE" not in unlocked and "pg_sleep" in unlocked
     with connection.cursor() as cursor:
         cursor.execute(unlocked)
+    monkeypatch.setattr(
+        services,
+        "POST_ADJUSTMENT_SQL",
+        services.POST_ADJUSTMENT_SQL.replace("credits_post_adjustment", "credits_test_unlocked"),
+    )
     yield
     with connection.cursor() as cursor:
-        cursor.execute(POST_ADJUSTMENT.FORWARD)
+        cursor.execute(
+            POST_ADJUSTMENT.BACKWARD.replace("credits_post_adjustment", "credits_test_unlocked")
+        )
 
 
 def test_without_the_account_lock_the_same_race_goes_wrong(adjustments_without_the_lock):
@@ -188,7 +200,10 @@ def test_the_sweep_on_two_connections_beside_adjustments(clock, monkeypatch, set
 
     assert [r for r in results if isinstance(r, Exception)] == []
     assert threads and all(name.startswith("expiry-sweep") for name in threads)  # the pool
-    assert results[0] <= 24  # what the adjustments did not expire first, the sweep did
+    # 24 lots were due. A deduction that came first expired its customer's two itself (6
+    # deductions: at most 12); the sweep expired the rest, and no lot twice.
+    assert 12 <= results[0] <= 24
+    assert CreditLotUsage.objects.filter(transaction__kind="expiration").count() == 24
     assert not CreditLot.objects.filter(remaining__gt=0, expires_on__lt=dt.date(2026, 6, 10))
     for index, customer in enumerate(customers):
         account = CreditAccount.objects.get(user=customer)

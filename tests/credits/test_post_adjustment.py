@@ -12,6 +12,7 @@ from decimal import Decimal
 
 import pytest
 from django.core import mail
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from credits import services
@@ -65,16 +66,35 @@ def test_the_returned_transaction_is_the_row_stored(clock, in_a_transaction):
     assert deducted.created_at == clock.now
 
 
-def test_an_adjustment_of_a_persons_credits_is_one_statement(django_assert_num_queries):
-    """Lock, checks, ledger row, lots, account and notification: one round trip, so the
-    account lock is never held while Python works."""
-    member = UserFactory()
+def test_an_adjustment_is_one_statement(clock, django_assert_num_queries):
+    """Lock, checks, ledger row, lots, account and notifications: one round trip, so the
+    account lock is never held while Python works (a company's managers are looked up
+    first, before the lock)."""
+    member, company = UserFactory(), CompanyFactory()
+    company.memberships.create(user=UserFactory(), role="manager")
     services.add_credits(member, 10)
+    services.add_credits(company, 10)
+    for _ in range(6):  # past the point where the statement is prepared
+        with django_assert_num_queries(1):
+            services.deduct_credits(member, 1)
     with django_assert_num_queries(1):
-        services.deduct_credits(member, 3)
-    with django_assert_num_queries(1):
-        services.add_credits(member, 5, expires_on=dt.date.today() + dt.timedelta(days=30))
-    assert CreditAccount.objects.get(user=member).balance == D("12")
+        services.add_credits(member, 5, expires_on=dt.date(2026, 7, 1))
+    with django_assert_num_queries(2):
+        services.deduct_credits(company, 3)
+    assert CreditAccount.objects.get(user=member).balance == D("9")
+    assert CreditAccount.objects.get(company=company).balance == D("7")
+
+
+def test_a_refused_first_adjustment_does_not_even_open_an_account(clock):
+    newcomer = UserFactory()
+    with pytest.raises(InsufficientCredits):
+        services.deduct_credits(newcomer, 1)
+    with pytest.raises(ValidationError):
+        services.add_credits(newcomer, 5, expires_on=dt.date(2026, 5, 31))
+    assert not CreditAccount.objects.filter(user=newcomer).exists()
+    assert not Notification.objects.filter(recipient=newcomer).exists()
+    services.add_credits(newcomer, 5, expires_on=dt.date(2026, 6, 1))  # today is fine
+    assert CreditAccount.objects.get(user=newcomer).balance == D("5")
 
 
 def test_due_credits_expire_first_even_outside_a_transaction(clock):
