@@ -9,10 +9,14 @@ class InsufficientCredits(ValidationError):
     def __init__(self, available: Decimal, requested: Decimal | None = None):
         self.available = available
         self.requested = requested
-        super().__init__(
-            f"Only {available.normalize():f} credits are available.",
-            code="insufficient_credits",
-        )
+        if available == 0:
+            message = "No credits are available."
+        elif available == 1:
+            message = "Only 1 credit is available."
+        else:  # as balances are shown: 35, 1,000, 12.50
+            whole = available == available.to_integral_value()
+            message = f"Only {available:,.{0 if whole else 2}f} credits are available."
+        super().__init__(message, code="insufficient_credits")
 
 
 class IdempotencyConflict(ValidationError):

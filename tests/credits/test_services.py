@@ -158,7 +158,7 @@ def test_deduct_more_than_balance_is_refused_and_says_what_is_available(clock):
     with pytest.raises(InsufficientCredits) as refused:
         services.deduct_credits(member, D("12.51"))
     assert refused.value.available == D("12.50")
-    assert "12.5 credits are available" in refused.value.messages[0]
+    assert refused.value.messages == ["Only 12.50 credits are available."]  # as shown elsewhere
     assert snapshot() == before
 
 
@@ -513,3 +513,17 @@ def test_history_stays_in_time_order_when_the_clock_goes_back(clock):
     clock.set_local(2026, 6, 3)
     services.expire_due_credits()
     assert_chain_intact(account_of(member))  # also checks created_at never goes back
+
+
+@pytest.mark.parametrize(
+    ("available", "message"),
+    [
+        (D("0"), "No credits are available."),
+        (D("1.00"), "Only 1 credit is available."),
+        (D("35.00"), "Only 35 credits are available."),
+        (D("1000"), "Only 1,000 credits are available."),
+        (D("12.5"), "Only 12.50 credits are available."),
+    ],
+)
+def test_the_refusal_says_what_is_available_as_balances_are_shown(available, message):
+    assert InsufficientCredits(available=available).messages == [message]
