@@ -190,7 +190,8 @@ per_day AS (
     SELECT d.account_id, d.expires_on, SUM(d.remaining) AS total, COUNT(*) AS lots,
            a.last_seq + ROW_NUMBER() OVER days AS seq, a.last_transaction_at,
            a.balance - SUM(SUM(d.remaining)) OVER days AS balance_after
-    FROM due d JOIN credits_creditaccount a ON a.id = d.account_id
+    FROM due d JOIN credits_creditaccount a
+        ON a.id = d.account_id AND a.id = ANY(%(accounts)s::bigint[])
     GROUP BY d.account_id, d.expires_on, a.last_seq, a.balance, a.last_transaction_at
     WINDOW days AS (PARTITION BY d.account_id ORDER BY d.expires_on ROWS UNBOUNDED PRECEDING)
 ),
@@ -224,7 +225,7 @@ FROM (SELECT account_id, SUM(total) AS total, COUNT(*) AS days, SUM(lots) AS lot
              array_agg(p.expires_on ORDER BY w.seq) AS days
       FROM written w JOIN per_day p ON p.account_id = w.account_id AND p.seq = w.seq
       GROUP BY w.account_id) w
-WHERE a.id = t.account_id AND w.account_id = t.account_id
+WHERE a.id = t.account_id AND w.account_id = t.account_id AND a.id = ANY(%(accounts)s::bigint[])
 RETURNING a.id, a.balance, a.last_seq, a.last_transaction_at, t.lots,
           w.ids, w.amounts, w.balances, w.days
 """
