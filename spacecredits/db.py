@@ -26,7 +26,10 @@ def server_bound_cursor() -> Iterator:
     If a prepared statement's function ever changes its result columns, rename the function
     (a changed result type fails on connections that prepared the old one).
     """
+    # What connection.cursor() does before it makes its cursor.
+    connection.close_if_health_check_failed()
     connection.ensure_connection()
+    connection.validate_thread_sharing()
     connection.connection.prepare_threshold = (
         PREPARE_THRESHOLD if settings.DATABASE_PREPARED_STATEMENTS else None
     )
