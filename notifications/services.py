@@ -509,17 +509,16 @@ def build_email(notification: Notification) -> EmailMultiAlternatives:
 def deliver_email(notification_id: int) -> tuple[str, str]:
     """Send one notification's email unless it was sent already. Returns (status, error).
 
-    The row stays locked while sending, so a second delivery of the same task (or the
-    sweep) waits and then finds it sent. A failure counts an attempt and keeps the error;
-    after MAX_EMAIL_ATTEMPTS it ends "failed" (the admin shows it). The status is
-    "pending" with an error when the caller should try again later.
+    Deliveries of one notification run one at a time (_hold_delivery), so a second
+    delivery of the same task (or the sweep) waits and then finds it sent. A failure
+    counts an attempt and keeps the error; after MAX_EMAIL_ATTEMPTS it ends "failed" (the
+    admin shows it). The status is "pending" with an error when the caller should try
+    again later.
     """
     with transaction.atomic():
+        _hold_delivery(notification_id)
         notification = (
-            Notification.objects.select_for_update(of=("self",))
-            .select_related("recipient")
-            .filter(pk=notification_id)
-            .first()
+            Notification.objects.select_related("recipient").filter(pk=notification_id).first()
         )
         if notification is None or notification.email_status != EmailStatus.PENDING:
             return (notification.email_status if notification else "missing"), ""
@@ -546,6 +545,28 @@ def deliver_email(notification_id: int) -> tuple[str, str]:
             update_fields=["email_status", "email_attempts", "email_error", "emailed_at"]
         )
         return notification.email_status, notification.email_error
+
+
+# The advisory locks' first key: deliveries of notification emails.
+DELIVERY_LOCK_SPACE = 0x5C0E
+
+
+def _hold_delivery(notification_id: int) -> None:
+    """Until the transaction ends, no other delivery of this notification runs.
+
+    On PostgreSQL a transaction-scoped advisory lock, not the row's lock: a mail server
+    may take up to EMAIL_TIMEOUT to answer, and meanwhile the member marking the
+    notification read must not wait. (Two ids that share the lock's second key, ids
+    2**31 - 1 apart, only wait for each other.) SQLite's write transactions already run
+    one at a time.
+    """
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(%s, (%s %% 2147483647)::integer)",
+            [DELIVERY_LOCK_SPACE, notification_id],
+        )
 
 
 def pending_retry_countdown(notification_id: int) -> float:
