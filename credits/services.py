@@ -5,6 +5,10 @@ row, so that changes of one customer's credits run one at a time: two deductions
 never overdraw and never lose an update. Under the lock it writes the customer's due
 expirations, re-checks its rule, and appends to the ledger. Time is read only through
 `django.utils.timezone.now()`.
+
+On PostgreSQL an adjustment is one call of the `credits_post_adjustment` function
+(migration 0005), so the lock is held only while the database works; elsewhere (SQLite,
+`make demo`) `_post_portable` takes the same steps in Python. docs/ledger.md, "Writes".
 """
 
 from __future__ import annotations
