@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal, InvalidOperation
 from functools import partial
 from itertools import groupby
+from queue import Empty, SimpleQueue
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -679,21 +680,29 @@ def expire_due_credits() -> int:
     # Inside the caller's transaction the batches must see what it wrote: one by one on it.
     if parallel < 2 or connection.vendor != "postgresql" or not connection.get_autocommit():
         return sum(_expire_batch(batch, now) for batch in batches)
-    on_own_connection = partial(
-        _expire_batch_on_own_connection, now=now, script_prefix=get_script_prefix()
-    )
+    waiting = SimpleQueue()
+    for batch in batches:
+        waiting.put(batch)
+    work = partial(_expire_batches_on_own_connection, waiting, now, get_script_prefix())
     with ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="expiry-sweep") as pool:
-        return sum(pool.map(on_own_connection, batches))
+        return sum(done.result() for done in [pool.submit(work) for _ in range(parallel)])
 
 
-def _expire_batch_on_own_connection(
-    account_ids: list[int], now: dt.datetime, script_prefix: str
+def _expire_batches_on_own_connection(
+    waiting: SimpleQueue, now: dt.datetime, script_prefix: str
 ) -> int:
+    """Take batches until none is left, on this thread's own connection."""
     set_script_prefix(script_prefix)  # thread-local: the notices' links use it
+    expired = 0
     try:
-        return _expire_batch(account_ids, now)
+        while True:
+            try:
+                batch = waiting.get_nowait()
+            except Empty:
+                return expired
+            expired += _expire_batch(batch, now)
     finally:
-        connection.close()  # this thread's own connection
+        connection.close()
 
 
 def _expire_batch(account_ids: list[int], now: dt.datetime) -> int:
