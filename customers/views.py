@@ -52,6 +52,31 @@ def _recent_transactions_context(customer) -> dict:
     }
 
 
+# A company profile lists this many members (managers first) unless asked for all.
+MEMBERS_SHOWN = 12
+
+
+def _relations_context(customer, *, all_members: bool) -> dict:
+    """A user's companies; a company's members, managers first, the first MEMBERS_SHOWN
+    of them unless `all_members` (a company may have hundreds)."""
+    if isinstance(customer, User):
+        return {
+            "memberships": customer.memberships.select_related("company").order_by("company__name")
+        }
+    members = customer.memberships.select_related("user").order_by(
+        "role",
+        "user__first_name",
+        "user__last_name",
+        "user__email",  # "manager" < "member"
+    )
+    if all_members:
+        return {"memberships": list(members)}
+    shown = list(members[: MEMBERS_SHOWN + 1])
+    if len(shown) <= MEMBERS_SHOWN:
+        return {"memberships": shown}
+    return {"memberships": shown[:MEMBERS_SHOWN], "member_count": members.count()}
+
+
 # What each part of the profile needs: an htmx refresh of one part computes only that part.
 PROFILE_PARTS = {
     "credit-balance": _credit_balance_context,
@@ -68,15 +93,12 @@ def profile(request, owner: str, pk: int):
         "owner": owner,
         "is_user": is_user,
         "can_adjust": policies.can_adjust_balance(request.user),
-        "memberships": (
-            customer.memberships.select_related("company").order_by("company__name")
-            if is_user
-            else customer.memberships.select_related("user").order_by(
-                "user__first_name", "user__last_name", "user__email"
-            )
-        ),
     }
     target = request.htmx.target if request.htmx else None
+    if target not in PROFILE_PARTS:  # the whole page: its relations card too
+        context.update(
+            _relations_context(customer, all_members=request.GET.get("members") == "all")
+        )
     for part, part_context in PROFILE_PARTS.items():
         if target not in PROFILE_PARTS or target == part:
             context.update(part_context(customer))

@@ -141,6 +141,23 @@ def test_company_profile_lists_members_and_roles(client, staff):
     assert body.count("badge--role") == 2 and "Manager" in body and "Member<" in body
 
 
+def test_a_large_company_shows_its_managers_first_and_the_rest_on_request(client, staff):
+    acme = CompanyFactory(name="Acme Ltd")
+    for number in range(14):
+        MembershipFactory(company=acme, user=UserFactory(first_name=f"Member{number:02}"))
+    MembershipFactory(company=acme, user=UserFactory(first_name="Zoe"), role="manager")
+
+    body = client.get(acme.get_absolute_url()).content.decode()
+    assert body.count("badge--role") == 12
+    assert body.index("Zoe") < body.index("Member00")  # managers first
+    assert "Member10" in body and "Member11" not in body
+    assert "Show all 15 members" in body
+
+    everyone = client.get(acme.get_absolute_url(), {"members": "all"}).content.decode()
+    assert everyone.count("badge--role") == 15 and "Member13" in everyone
+    assert "Show all" not in everyone
+
+
 def test_staff_without_the_permission_see_no_adjust_button(client, staff):
     maria = UserFactory()
     body = client.get(maria.get_absolute_url()).content.decode()
