@@ -174,13 +174,11 @@ def _insert(notifications: list[Notification]) -> None:
     for row in notifications:
         row.email_attempts = row.email_attempts or 0
         row.email_error = row.email_error or ""
-    columns = {
-        # Choices are str enums: pass their plain values.
-        name: [str(value) if isinstance(value, str) else value for value in values]
-        for name, values in (
-            (name, [getattr(row, name) for row in notifications]) for name in _INSERTED
-        )
-    }
+
+    def plain(value):  # choices are str enums: pass their plain values
+        return str(value) if isinstance(value, str) else value
+
+    columns = {name: [plain(getattr(row, name)) for row in notifications] for name in _INSERTED}
     for row, (pk, _) in zip(notifications, _insert_columns(columns), strict=True):
         row.pk = pk
         row._state.adding = False
