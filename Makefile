@@ -42,15 +42,12 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# Without DATABASE_URL, the tests (like the demo) run on the embedded PostgreSQL server.
 test: install chromium lint
 	$(BIN)/pytest
-	@echo "The ledger and notifications again on SQLite, the database of make demo, where the"
-	@echo "services run step by step in Python instead of PostgreSQL's function:"
-	env -u DATABASE_URL -u CELERY_BROKER_URL $(BIN)/pytest -q \
-	  -m "not postgres and not redis" tests/credits tests/notifications
 
 clean:
-	rm -rf $(VENV) db.sqlite3 staticfiles .pytest_cache .hypothesis
+	rm -rf $(VENV) .pgdata staticfiles .pytest_cache .hypothesis
 
 # Benchmarks (not tests: nothing here is timed in CI). Needs DATABASE_URL at PostgreSQL;
 # creates and drops its own databases; writes docs/benchmarks.md and docs/benchmarks.svg.

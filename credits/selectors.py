@@ -29,18 +29,6 @@ def _account_lookup(customer, prefix: str = "account__") -> dict:
     return {f"{prefix}{customer_kind(customer)}": customer}
 
 
-def _account_id(customer) -> Subquery:
-    """The customer's account id as a scalar subquery, `(SELECT id ... LIMIT 1)`.
-
-    Not a join on the account's owner: PostgreSQL plans with the account id known, so it
-    reads the (account, seq) index newest first and the open-lot partial index, instead of
-    every row of a long history.
-    """
-    return Subquery(
-        CreditAccount.objects.filter(**_account_lookup(customer, prefix="")).values("pk")[:1]
-    )
-
-
 # Dated and never-expiring lots are read by two range scans of the open-lot index
 # (account, expires_on) joined by UNION ALL: an OR of the two conditions would let
 # PostgreSQL prefer the plain account index and read every lot the customer ever had.
@@ -58,25 +46,17 @@ WHERE account_id = (SELECT id FROM credits_creditaccount WHERE {owner}_id = %s)
 """
 
 
-def _as_date(value) -> dt.date | None:
-    return dt.date.fromisoformat(value) if isinstance(value, str) else value
-
-
-def _as_credits(value) -> Decimal:
-    return Decimal(str(value)).quantize(CENT)  # SQLite hands sums back as floats
-
-
 def _usable_totals(customer) -> list[tuple[dt.date | None, Decimal]]:
     """(expiration date or None, credits) of the usable lots (time not up, even if not
     yet swept), in one query."""
-    today = connection.ops.adapt_datefield_value(timezone.localdate(timezone.now()))
+    today = timezone.localdate(timezone.now())
     with connection.cursor() as cursor:
         cursor.execute(
             USABLE_TOTALS_SQL.format(owner=customer_kind(customer)),
             [customer.pk, today, customer.pk],
         )
         rows = cursor.fetchall()
-    return [(_as_date(day), _as_credits(total)) for day, total in rows if total is not None]
+    return [(day, total.quantize(CENT)) for day, total in rows if total is not None]
 
 
 def get_balance(customer) -> Decimal:
@@ -231,6 +211,6 @@ def get_balance_history(
             cursor.execute(sql, [*params, customer.pk])
             for position, balance in cursor.fetchall():
                 if balance is not None:
-                    balances[position] = _as_credits(balance)
+                    balances[position] = balance.quantize(CENT)
     now = get_balance(customer) if balance_now is None else balance_now
     return [*zip(days_shown, balances, strict=True), (today, now)]

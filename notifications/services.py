@@ -3,8 +3,8 @@
 The ledger services call `notify_adjustment` and `notify_expiration` inside their own
 database transaction, right after the ledger row is written, so notifications commit or
 roll back with the change they describe. The emails are handed to Celery only after
-commit; `deliver_email` is idempotent (row lock + status), so a task delivered twice, or
-re-sent by the periodic sweep, sends one email.
+commit; `deliver_email` is idempotent (an advisory lock per notification, then its
+status), so a task delivered twice, or re-sent by the periodic sweep, sends one email.
 """
 
 from __future__ import annotations
@@ -167,10 +167,7 @@ _INSERT_FROM_ARRAYS_SQL = (
 
 
 def _insert(notifications: list[Notification]) -> None:
-    """bulk_create, on PostgreSQL through _insert_columns."""
-    if connection.vendor != "postgresql":
-        Notification.objects.bulk_create(notifications)
-        return
+    """bulk_create, through _insert_columns."""
     for row in notifications:
         row.email_attempts = row.email_attempts or 0
         row.email_error = row.email_error or ""
@@ -186,7 +183,7 @@ def _insert(notifications: list[Notification]) -> None:
 
 
 def _insert_columns(columns: dict[str, list]) -> list[tuple[int, str]]:
-    """Insert notifications given as one list per column of _INSERTED, on PostgreSQL as one
+    """Insert notifications given as one list per column of _INSERTED, as one
     INSERT from one binary array per column: the expiry sweep writes tens of thousands of
     rows at once, and Django preparing each value of each row, or quoting it into the SQL,
     cost more than the database storing them. Returns (id, email_status) per row, in order."""
@@ -347,7 +344,7 @@ class Expiration:
 
 
 def notify_expirations(expirations: list[Expiration]) -> None:
-    """notify_expiration for many expirations at once (the expiry sweep, on PostgreSQL):
+    """notify_expiration for many expirations at once (the expiry sweep):
     the same rows, in a fixed number of queries however many customers there are."""
     if not expirations:
         return
@@ -552,14 +549,11 @@ DELIVERY_LOCK_SPACE = 0x5C0E
 def _hold_delivery(notification_id: int) -> None:
     """Until the transaction ends, no other delivery of this notification runs.
 
-    On PostgreSQL a transaction-scoped advisory lock, not the row's lock: a mail server
-    may take up to EMAIL_TIMEOUT to answer, and meanwhile the member marking the
-    notification read must not wait. (Two ids that share the lock's second key, ids
-    2**31 - 1 apart, only wait for each other.) SQLite's write transactions already run
-    one at a time.
+    A transaction-scoped advisory lock, not the row's lock: a mail server may take up to
+    EMAIL_TIMEOUT to answer, and meanwhile the member marking the notification read must
+    not wait. (Two ids that share the lock's second key, ids 2**31 - 1 apart, only wait
+    for each other.)
     """
-    if connection.vendor != "postgresql":
-        return
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT pg_advisory_xact_lock(%s, (%s %% 2147483647)::integer)",

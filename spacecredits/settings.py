@@ -1,7 +1,7 @@
 """Settings, all read from the environment (see README "Configuration").
 
-Embedded defaults run the app on a SQLite file with Celery tasks executed in-process,
-so `make demo` needs nothing but Python.
+Embedded defaults run the app on an embedded PostgreSQL server with Celery tasks executed
+in-process, so `make demo` needs nothing but Python.
 """
 
 import os
@@ -83,17 +83,20 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {
-    "default": dj_database_url.parse(
-        os.environ.get("DATABASE_URL") or f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
-        conn_max_age=int(os.environ.get("CONN_MAX_AGE", "60")),
-    )
-}
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # Take the write lock when a transaction starts, so two adjustments on SQLite queue
-    # instead of failing half-way with "database is locked".
-    DATABASES["default"]["OPTIONS"] = {"transaction_mode": "IMMEDIATE", "timeout": 20}
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
+# One database engine, PostgreSQL: the server at DATABASE_URL, or else (make demo, make test)
+# an embedded one started for this folder (spacecredits/embedded_postgres.py).
+if os.environ.get("DATABASE_URL"):
+    _database = dj_database_url.parse(os.environ["DATABASE_URL"])
+elif DEBUG or TESTING:
+    from spacecredits.embedded_postgres import database_settings
+
+    _database = database_settings(BASE_DIR)
+else:
+    raise ImproperlyConfigured("Set DATABASE_URL to a PostgreSQL server (see the README).")
+if _database["ENGINE"] != "django.db.backends.postgresql":
+    raise ImproperlyConfigured("DATABASE_URL must point at PostgreSQL: the ledger runs there.")
+_database["CONN_MAX_AGE"] = int(os.environ.get("CONN_MAX_AGE", "60"))
+DATABASES = {"default": _database}
 
 AUTH_USER_MODEL = "customers.User"
 LOGIN_URL = "login"

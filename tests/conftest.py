@@ -15,10 +15,6 @@ def _needs(item, what: str, reason: str):
 
 
 def pytest_runtest_setup(item):
-    if item.get_closest_marker("postgres"):
-        engine = settings.DATABASES["default"]["ENGINE"]
-        if "postgresql" not in engine:
-            _needs(item, "PostgreSQL", "DATABASE_URL does not point at PostgreSQL")
     if item.get_closest_marker("redis") and not settings.CELERY_BROKER_URL.startswith("redis"):
         _needs(item, "Redis", "CELERY_BROKER_URL does not point at Redis")
 

@@ -1,40 +1,14 @@
-"""Two changes that spare every write some work, found profiling the write benchmark:
+"""Changes that spare every write some work, found profiling the write benchmark:
 
 - the actor index leaves out rows without an actor (plans, bookings, the sweep);
 - the trigger that lets only a lot's `remaining` change fires only for an UPDATE that sets
-  one of the other columns (`BEFORE UPDATE OF ...`): an UPDATE that does not name a column
-  cannot change it, so the protection is the same, without a PL/pgSQL call for each lot
-  every deduction and expiry touches.
+  one of the other columns (`BEFORE UPDATE OF ...`); that trigger now lives in
+  credits/sql/append_only.sql, applied by 0003 and again by later migrations.
 """
 
 import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
-
-PROTECTED = "id, account_id, allocation_id, amount, expires_on, created_at"
-
-
-def only_when_protected_columns_are_set(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(
-            "DROP TRIGGER credits_lot_only_remaining ON credits_creditlot;"
-            f" CREATE TRIGGER credits_lot_only_remaining BEFORE UPDATE OF {PROTECTED}"
-            " ON credits_creditlot FOR EACH ROW"
-            " EXECUTE FUNCTION credits_lot_only_remaining_changes();",
-            params=None,
-        )
-
-
-def on_every_update(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(
-            "DROP TRIGGER credits_lot_only_remaining ON credits_creditlot;"
-            " CREATE TRIGGER credits_lot_only_remaining BEFORE UPDATE"
-            " ON credits_creditlot FOR EACH ROW"
-            " EXECUTE FUNCTION credits_lot_only_remaining_changes();",
-            params=None,
-        )
-
 
 class Migration(migrations.Migration):
 
@@ -53,5 +27,4 @@ class Migration(migrations.Migration):
             model_name='credittransaction',
             index=models.Index(condition=models.Q(('actor__isnull', False)), fields=['actor'], name='transaction_actor'),
         ),
-        migrations.RunPython(only_when_protected_columns_are_set, on_every_update),
     ]

@@ -10,21 +10,19 @@ import random
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
-from importlib import import_module
 
 import pytest
 from django.db import IntegrityError, close_old_connections, connection
 from django.utils import timezone
 
-from credits import selectors, services
+from credits import ledger_sql, selectors, services
 from credits.exceptions import InsufficientCredits
 from credits.models import CreditAccount, CreditLot, CreditLotUsage, CreditTransaction
+from customers.models import customer_kind
 from tests.credits.ledger import assert_chain_intact, assert_lots_consistent
 from tests.factories import CompanyFactory, UserFactory
 
-POST_ADJUSTMENT = import_module("credits.migrations.0005_post_adjustment_function")
-
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = pytest.mark.django_db(transaction=True)
 
 D = Decimal
 
@@ -124,7 +122,7 @@ def test_concurrent_adds_and_deducts_keep_every_balance_chain_intact():
     ]
     assert unexpected == []
     for customer in customers:
-        account = CreditAccount.objects.get(**services.owner_filter(customer))
+        account = CreditAccount.objects.get(**{customer_kind(customer): customer})
         assert_chain_intact(account)
         assert_lots_consistent(account)
         assert selectors.get_balance(customer) == account.balance
@@ -132,11 +130,12 @@ def test_concurrent_adds_and_deducts_keep_every_balance_chain_intact():
 
 @pytest.fixture
 def adjustments_without_the_lock(monkeypatch):
-    """The services call a copy of credits_post_adjustment (migration 0005) under another
-    name, with its `FOR UPDATE` taken out and a pause after it reads the account, so that
-    every writer reads the same balance. The real function is not touched."""
+    """The services call a copy of credits_post_adjustment (credits/sql/post_adjustment.sql)
+    under another name, with its `FOR UPDATE` taken out and a pause after it reads the
+    account, so that every writer reads the same balance. The real function is not touched."""
     unlocked = (
-        POST_ADJUSTMENT.FORWARD.replace("credits_post_adjustment", "credits_test_unlocked")
+        ledger_sql.read("post_adjustment.sql")
+        .replace("credits_post_adjustment", "credits_test_unlocked")
         .replace("FOR UPDATE;", ";")
         .replace(
             "    account_pk := account.id;",
@@ -153,9 +152,7 @@ def adjustments_without_the_lock(monkeypatch):
     )
     yield
     with connection.cursor() as cursor:
-        cursor.execute(
-            POST_ADJUSTMENT.BACKWARD.replace("credits_post_adjustment", "credits_test_unlocked")
-        )
+        cursor.execute("DROP FUNCTION credits_test_unlocked")
 
 
 def test_without_the_account_lock_the_same_race_goes_wrong(adjustments_without_the_lock):

@@ -111,7 +111,6 @@ def test_python_refuses_to_edit_or_delete_ledger_rows(ledger):
         usage.delete()
 
 
-@pytest.mark.postgres
 def test_postgres_refuses_updates_and_deletes_of_ledger_rows(ledger):
     refused(lambda: CreditTransaction.objects.update(memo="rewritten"))
     refused(lambda: CreditTransaction.objects.all()._raw_delete(connection.alias))
@@ -123,7 +122,6 @@ def test_postgres_refuses_updates_and_deletes_of_ledger_rows(ledger):
     assert CreditTransaction.objects.filter(memo="rewritten").count() == 0
 
 
-@pytest.mark.postgres
 @pytest.mark.parametrize(
     "change",
     [

@@ -1,10 +1,11 @@
-"""What the set-based deduction and expiry (PostgreSQL) and the row-by-row ones (SQLite)
-must both write: the same lots taken in the same order, the same expirations."""
+"""What deductions and expiry write: the lots taken in the deduction order, one expiration
+per date, dated at the moment of expiry."""
 
 import datetime as dt
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 
 from credits import selectors, services
 from credits.models import CreditLot, CreditTransaction, TransactionKind
@@ -59,7 +60,9 @@ def test_due_lots_expire_one_transaction_per_date_before_a_deduction(clock):
         "Credits that expired on 5 Jun 2026",
         "Credits that expired on 7 Jun 2026",
     ]
-    assert expirations[0].created_at == services._expiry_moment(dt.date(2026, 6, 5))
+    # The end of 5 Jun in the space's zone: midnight starting 6 Jun.
+    end_of_day = timezone.make_aware(dt.datetime(2026, 6, 6), timezone.get_default_timezone())
+    assert expirations[0].created_at == end_of_day
     assert rows[-1].kind == TransactionKind.ADMIN_CHARGE and rows[-1].balance_after == 6
     assert remaining(member) == [0, 0, 0, 6]
     assert sum(usage.amount for usage in expirations[0].usages.all()) == 6

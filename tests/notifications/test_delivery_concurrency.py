@@ -13,7 +13,7 @@ from notifications import services
 from notifications.models import EmailStatus, Notification
 from tests.factories import UserFactory
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 class SlowBackend(locmem.EmailBackend):

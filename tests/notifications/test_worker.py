@@ -30,7 +30,6 @@ from spacecredits.celery import app as celery_app
 from tests.factories import UserFactory
 
 pytestmark = [
-    pytest.mark.postgres,
     pytest.mark.redis,
     pytest.mark.django_db(transaction=True),
 ]

@@ -1,0 +1,153 @@
+-- credits_post_adjustment: one adjustment (an addition or a deduction) in one round trip.
+--
+-- The account lock, the replay of an idempotency key, the checks, the ledger row, its lot
+-- or its takes from lots, the account and the notifications. The account lock is then held
+-- only while the database works, never while the client does (docs/performance.md).
+-- credits.services calls it with named parameters after validating the input and building
+-- the notification texts. It changes nothing when it answers anything but 'ok':
+--
+-- 'replay'       transaction_id was recorded under the key (the caller compares content);
+-- 'past_date'    p_expires_on is before the space's today at the adjustment's moment;
+-- 'due'          lots whose time is up wait to be expired (the caller expires them with
+--                expire_due_lots.sql, then calls again in the same transaction);
+-- 'insufficient' balance is what the account holds, less than the deduction.
+--
+-- The moment (docs/ledger.md, "Clock"): p_now is the caller's reading of the app's clock,
+-- moved on to the account's newest transaction if it is earlier.
+--
+-- This file is the function: change it here and add a migration that applies it again
+-- (credits.ledger_sql.apply). Applying it twice changes nothing.
+
+CREATE OR REPLACE FUNCTION credits_post_adjustment(
+    p_user_id bigint, p_company_id bigint, p_kind varchar, p_amount numeric,
+    p_expires_on date, p_memo varchar, p_actor_id bigint, p_key varchar,
+    p_now timestamptz, p_zone text,
+    p_notification_kind varchar, p_recipients bigint[], p_subjects varchar[], p_bodies text[],
+    p_link varchar,
+    OUT status text, OUT account_pk bigint, OUT transaction_id bigint, OUT seq bigint,
+    OUT balance numeric, OUT created_at timestamptz, OUT emails bigint[]
+) AS $$
+DECLARE
+    account credits_creditaccount%ROWTYPE;
+    today date;
+    lot record;
+    need numeric;
+    take numeric;
+BEGIN
+    -- Lock the customer's account, creating it on the first adjustment (two first
+    -- adjustments at once: one insert wins, the other waits on the winner's lock).
+    FOR attempt IN 1..2 LOOP
+        IF p_user_id IS NOT NULL THEN
+            SELECT * INTO account FROM credits_creditaccount a WHERE a.user_id = p_user_id
+            FOR UPDATE;
+        ELSE
+            SELECT * INTO account FROM credits_creditaccount a WHERE a.company_id = p_company_id
+            FOR UPDATE;
+        END IF;
+        EXIT WHEN FOUND;
+        -- No account yet: what would be refused is refused without creating one.
+        IF p_amount < 0 THEN
+            status := 'insufficient';
+            balance := 0;
+            RETURN;
+        END IF;
+        IF p_expires_on < (p_now AT TIME ZONE p_zone)::date THEN
+            status := 'past_date';
+            created_at := p_now;
+            RETURN;
+        END IF;
+        INSERT INTO credits_creditaccount (user_id, company_id, balance, last_seq, created_at)
+        VALUES (p_user_id, p_company_id, 0, 0, p_now) ON CONFLICT DO NOTHING;
+    END LOOP;
+
+    account_pk := account.id;
+    -- The adjustment's moment: never before the account's newest transaction.
+    created_at := GREATEST(p_now, account.last_transaction_at);
+    today := (created_at AT TIME ZONE p_zone)::date;
+    balance := account.balance;
+
+    IF p_key IS NOT NULL THEN
+        SELECT t.id INTO transaction_id FROM credits_credittransaction t
+        WHERE t.account_id = account.id AND t.idempotency_key = p_key;
+        IF FOUND THEN
+            status := 'replay';
+            RETURN;
+        END IF;
+    END IF;
+    IF p_expires_on < today THEN
+        status := 'past_date';
+        RETURN;
+    END IF;
+    IF EXISTS (SELECT FROM credits_creditlot l
+               WHERE l.account_id = account.id AND l.remaining > 0 AND l.expires_on < today) THEN
+        status := 'due';
+        RETURN;
+    END IF;
+    IF account.balance + p_amount < 0 THEN
+        status := 'insufficient';
+        RETURN;
+    END IF;
+
+    seq := account.last_seq + 1;
+    balance := account.balance + p_amount;
+    INSERT INTO credits_credittransaction
+        (account_id, seq, kind, amount, balance_after, memo, actor_id, created_at, expires_on,
+         idempotency_key)
+    VALUES (account.id, seq, p_kind, p_amount, balance, p_memo, p_actor_id, created_at,
+            p_expires_on, p_key)
+    RETURNING id INTO transaction_id;
+
+    IF p_amount > 0 THEN
+        INSERT INTO credits_creditlot (account_id, allocation_id, amount, remaining, expires_on,
+                                       created_at)
+        VALUES (account.id, transaction_id, p_amount, p_amount, p_expires_on, created_at);
+    ELSE
+        -- Earliest-expiring lots first, never-expiring last, then oldest, then by id: the
+        -- order of the lot_open_by_expiry index, read only as far as the amount needs
+        -- (a customer may hold hundreds of open lots; a deduction takes from one or two).
+        -- Each turn takes the first open lot; a lot emptied by one turn is no longer open.
+        need := -p_amount;
+        LOOP
+            SELECT l.id, l.remaining INTO lot FROM credits_creditlot l
+            WHERE l.account_id = account.id AND l.remaining > 0
+            ORDER BY l.expires_on ASC NULLS LAST, l.created_at, l.id
+            LIMIT 1;
+            EXIT WHEN NOT FOUND;
+            take := LEAST(lot.remaining, need);
+            UPDATE credits_creditlot l SET remaining = l.remaining - take WHERE l.id = lot.id;
+            INSERT INTO credits_creditlotusage (transaction_id, lot_id, amount)
+            VALUES (transaction_id, lot.id, take);
+            need := need - take;
+            EXIT WHEN need = 0;
+        END LOOP;
+        IF need > 0 THEN  -- the balance said there was enough: the lots disagree
+            RAISE EXCEPTION 'Account %: lots hold % less than its balance', account.id, need;
+        END IF;
+    END IF;
+
+    UPDATE credits_creditaccount a
+    SET balance = credits_post_adjustment.balance, last_seq = credits_post_adjustment.seq,
+        last_transaction_at = credits_post_adjustment.created_at
+    WHERE a.id = account.id;
+
+    -- One notification per recipient; the email waits unless the recipient turned off
+    -- emails about credit updates.
+    WITH written AS (
+        INSERT INTO notifications_notification
+            (recipient_id, kind, subject, body, link, balance_after, transaction_id, created_at,
+             email_status, email_attempts, email_error)
+        SELECT r.id, p_notification_kind, r.subject, r.body, p_link, balance, transaction_id,
+               created_at,
+               CASE WHEN EXISTS (SELECT FROM notifications_notificationpreferences p
+                                 WHERE p.user_id = r.id AND NOT p.email_credit_updates)
+                    THEN 'off' ELSE 'pending' END,
+               0, ''
+        FROM unnest(p_recipients, p_subjects, p_bodies) AS r(id, subject, body)
+        RETURNING id, email_status
+    )
+    SELECT COALESCE(array_agg(w.id ORDER BY w.id) FILTER (WHERE w.email_status = 'pending'),
+                    '{}')
+    INTO emails FROM written w;
+    status := 'ok';
+END;
+$$ LANGUAGE plpgsql;
