@@ -4,9 +4,13 @@
    Django admin: only superusers change passwords, the active flag, staff status, groups or
    permissions; staff with `change_user` edit members' names and emails only, and see the
    rest read-only.
+4. Every check of a password (the old password on the password change, the current
+   password on the email change) counts towards the same django-axes lockout as login.
 """
 
 import pytest
+from axes.models import AccessAttempt
+from django.conf import settings
 from django.contrib.auth.models import Group, Permission
 from django.test import Client
 from django.utils import timezone
@@ -222,3 +226,136 @@ def test_a_superuser_still_changes_everything(root, targets):
     assert response.status_code == 302
     staff.refresh_from_db()
     assert staff.check_password("set-by-root-1234")
+
+
+# Finding 4: every password check goes through the login lockout
+
+
+def wrong_old_password(client: Client):
+    return client.post(
+        "/account/password/",
+        {
+            "old_password": "wrong-guess",
+            "new_password1": "a-much-longer-new-secret",
+            "new_password2": "a-much-longer-new-secret",
+        },
+    )
+
+
+def right_old_password(client: Client):
+    return client.post(
+        "/account/password/",
+        {
+            "old_password": PASSWORD,
+            "new_password1": "a-much-longer-new-secret",
+            "new_password2": "a-much-longer-new-secret",
+        },
+    )
+
+
+def email_change(client: Client, member: User, password: str):
+    return client.post(
+        "/account/",
+        {
+            "first_name": member.first_name,
+            "last_name": member.last_name,
+            "email": "taken-over@example.com",
+            "current_password": password,
+        },
+    )
+
+
+def login(email: str, password: str):
+    return Client().post("/login/", {"username": email, "password": password})
+
+
+def assert_locked_out_page(response):
+    assert response.status_code == 429
+    page = body(response)
+    assert "Too many wrong passwords" in page
+    assert "paused for 15 minutes" in page
+
+
+def test_wrong_old_passwords_lock_the_password_change_out():
+    member = UserFactory()
+    client = logged_in(member)
+    for _ in range(settings.AXES_FAILURE_LIMIT - 1):
+        response = wrong_old_password(client)
+        assert response.status_code == 200
+        assert "Your old password was entered incorrectly" in body(response)
+    assert_locked_out_page(wrong_old_password(client))
+
+    # Locked out: even the right old password is refused, and so is a login.
+    assert_locked_out_page(right_old_password(client))
+    member.refresh_from_db()
+    assert member.check_password(PASSWORD)
+    assert login(member.email, PASSWORD).status_code == 429
+
+
+def test_wrong_current_passwords_lock_the_email_change_out():
+    member = UserFactory()
+    email = member.email
+    client = logged_in(member)
+    for _ in range(settings.AXES_FAILURE_LIMIT - 1):
+        response = email_change(client, member, "wrong-guess")
+        assert response.status_code == 422
+        assert "That is not your current password." in body(response)
+    assert_locked_out_page(email_change(client, member, "wrong-guess"))
+
+    assert_locked_out_page(email_change(client, member, PASSWORD))
+    member.refresh_from_db()
+    assert member.email == email
+    assert login(email, PASSWORD).status_code == 429
+
+
+def test_wrong_passwords_on_the_account_forms_count_with_failed_logins():
+    member = UserFactory()
+    client = logged_in(member)
+    assert login(member.email, "wrong-guess").status_code == 200
+    assert login(member.email, "wrong-guess").status_code == 200
+    assert wrong_old_password(client).status_code == 200
+    assert email_change(client, member, "wrong-guess").status_code == 422
+    # The fifth wrong password, wherever it was typed, locks every password check.
+    assert login(member.email.upper(), "wrong-guess").status_code == 429
+    assert login(member.email, PASSWORD).status_code == 429
+    assert_locked_out_page(right_old_password(client))
+    assert_locked_out_page(email_change(client, member, PASSWORD))
+
+
+def test_failed_logins_lock_a_stolen_session_out_of_the_account_forms():
+    member = UserFactory()
+    stolen = logged_in(member)
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        login(member.email, "wrong-guess")
+    assert_locked_out_page(right_old_password(stolen))
+    assert_locked_out_page(email_change(stolen, member, PASSWORD))
+
+
+def test_a_name_change_needs_no_password_and_is_not_counted():
+    member = UserFactory()
+    client = logged_in(member)
+    for _ in range(settings.AXES_FAILURE_LIMIT + 1):
+        response = client.post(
+            "/account/",
+            {"first_name": "New", "last_name": member.last_name, "email": member.email},
+        )
+        assert response.status_code == 302
+    assert not AccessAttempt.objects.exists()
+
+
+def test_the_failures_recorded_keep_no_password_in_clear():
+    member = UserFactory()
+    client = logged_in(member)
+    wrong_old_password(client)
+    email_change(client, member, "another-wrong-guess")
+    recorded = " ".join(AccessAttempt.objects.values_list("post_data", flat=True))
+    assert recorded  # the failures were counted ...
+    for secret in ["wrong-guess", "another-wrong-guess", "a-much-longer-new-secret"]:
+        assert secret not in recorded  # ... without what was typed
+
+
+def test_the_admins_own_password_change_is_the_throttled_one(hr):
+    client = logged_in(hr)
+    response = client.get("/admin/password_change/")
+    assert response.status_code == 302
+    assert response["Location"] == "/account/password/"
