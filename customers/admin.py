@@ -1,6 +1,8 @@
 from django.contrib import admin
+from django.contrib.admin.utils import flatten_fieldsets
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.core.exceptions import PermissionDenied
 
 from credits.admin import AdjustBalanceAdminMixin
 
@@ -43,15 +45,48 @@ class UserAdmin(AdjustBalanceAdminMixin, BaseUserAdmin):
         ),
         ("Important dates", {"fields": ("last_login", "date_joined")}),
     )
-    # Who may change balances is a permission: only superusers grant permissions, so a
-    # staff user who may edit users cannot give themselves (or anyone) more rights.
-    privilege_fields = ("is_staff", "is_superuser", "groups", "user_permissions")
+    # Staff who may change users could take an account over through anything that lets
+    # them in as its owner (a password they choose, an email they can reset it from) or
+    # hand out access (the active flag, staff status, superuser, groups, permissions).
+    # So only superusers change staff and superuser accounts at all, and anyone's
+    # password; other staff edit members' names and emails and see the rest read-only.
+    fields_staff_edit_on_members = ("email", "first_name", "last_name")
+
+    def has_change_permission(self, request, obj=None):
+        if obj is not None and (obj.is_staff or obj.is_superuser) and not request.user.is_superuser:
+            return False  # the change form shows read-only; the password view answers 403
+        return super().has_change_permission(request, obj)
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if request.user.is_superuser or obj is None:
+            return fieldsets
+        # A read-only "password" would show its hash: say only whether one is set.
+        return [
+            (name, {**options, "fields": [self._unhashed(f) for f in options["fields"]]})
+            for name, options in fieldsets
+        ]
+
+    @staticmethod
+    def _unhashed(field):
+        return "password_status" if field == "password" else field
+
+    @admin.display(description="Password")
+    def password_status(self, user):
+        state = "Set" if user.has_usable_password() else "Not set"
+        return f"{state} (only a superuser changes passwords)"
 
     def get_readonly_fields(self, request, obj=None):
         readonly = super().get_readonly_fields(request, obj)
-        if request.user.is_superuser:
+        if request.user.is_superuser or obj is None:
             return readonly
-        return (*readonly, *self.privilege_fields)
+        fields = flatten_fieldsets(self.get_fieldsets(request, obj))
+        return (*readonly, *(f for f in fields if f not in self.fields_staff_edit_on_members))
+
+    def user_change_password(self, request, id, form_url=""):
+        if not request.user.is_superuser:
+            raise PermissionDenied
+        return super().user_change_password(request, id, form_url)
 
     add_fieldsets = (
         (

@@ -1,7 +1,9 @@
 """Forms of the member side (Membership and Account pages). Shape only; services decide."""
 
 from django import forms
+from django.contrib.auth import forms as auth_forms
 
+from .auth import password_is_right
 from .models import User
 
 
@@ -21,8 +23,9 @@ class ProfileForm(forms.Form):
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
     )
 
-    def __init__(self, *args, user: User, **kwargs):
+    def __init__(self, *args, user: User, request, **kwargs):
         self.user = user
+        self.request = request  # the password check counts towards the login lockout
         kwargs.setdefault(
             "initial",
             {"first_name": user.first_name, "last_name": user.last_name, "email": user.email},
@@ -35,7 +38,7 @@ class ProfileForm(forms.Form):
         if email and email != self.user.email.lower():
             # The email is the login: changing it takes the password, as a password change does.
             password = cleaned.get("current_password") or ""
-            if not self.user.check_password(password):
+            if not password or not password_is_right(self.request, self.user, password):
                 self.add_error(
                     "current_password",
                     "Enter your current password to change your email address."
@@ -43,6 +46,23 @@ class ProfileForm(forms.Form):
                     else "That is not your current password.",
                 )
         return cleaned
+
+
+class PasswordChangeForm(auth_forms.PasswordChangeForm):
+    """Django's password change, its old password checked as a login is (a wrong one counts
+    towards the login lockout)."""
+
+    def __init__(self, user: User, *args, request, **kwargs):
+        self.request = request
+        super().__init__(user, *args, **kwargs)
+
+    def clean_old_password(self):
+        old_password = self.cleaned_data["old_password"]
+        if not password_is_right(self.request, self.user, old_password):
+            raise forms.ValidationError(
+                self.error_messages["password_incorrect"], code="password_incorrect"
+            )
+        return old_password
 
 
 class CreditsVisibilityForm(forms.Form):

@@ -22,7 +22,7 @@ from credits import listing, policies, selectors
 from credits.forms import add_service_errors
 
 from . import services
-from .member_forms import CreditsVisibilityForm, ProfileForm
+from .member_forms import CreditsVisibilityForm, PasswordChangeForm, ProfileForm
 
 RECENT_ROWS = 5
 
@@ -155,7 +155,7 @@ def company_credits_visibility(request, pk: int):
 @require_http_methods(["GET", "POST"])
 def account(request):
     member = request.user
-    form = ProfileForm(request.POST or None, user=member)
+    form = ProfileForm(request.POST or None, user=member, request=request)
     if request.method == "POST" and form.is_valid():
         try:
             services.update_profile(
@@ -176,6 +176,10 @@ def account(request):
 class PasswordChangeView(SuccessMessageMixin, auth_views.PasswordChangeView):
     """Django's password change; the member stays logged in on this device."""
 
+    form_class = PasswordChangeForm
     template_name = "account/password_change.html"
     success_url = reverse_lazy("member:account")
     success_message = "Your password was changed."
+
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "request": self.request}

@@ -172,7 +172,8 @@ LOGGING = {
 }
 
 # Failed logins: django-axes locks out a username from one IP address for a while after
-# repeated failures (the login form's "username" field holds the email address).
+# repeated failures (the login form's "username" field holds the email address). The
+# password checks on the Account page count too (customers.auth.password_is_right).
 INSTALLED_APPS += ["axes"]
 MIDDLEWARE += ["axes.middleware.AxesMiddleware"]  # last, as axes asks
 AUTHENTICATION_BACKENDS = [
@@ -187,6 +188,16 @@ AXES_USERNAME_FORM_FIELD = "username"
 AXES_USERNAME_CALLABLE = "customers.auth.login_attempt_username"
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "customers.auth.lockout_response"
+# Failures are stored with the form that failed; the account forms' passwords are masked
+# like the login's "password" is.
+AXES_SENSITIVE_PARAMETERS = [
+    "username",
+    "ip_address",
+    "old_password",
+    "new_password1",
+    "new_password2",
+    "current_password",
+]
 
 # --- Notifications: email delivery through Celery (see notifications/services.py) ---------
 # A task is acknowledged only after it ran, and put back when its worker dies, so a crash

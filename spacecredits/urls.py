@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 from customers import views as customer_views
 from spacecredits.views import healthz
@@ -15,6 +16,12 @@ urlpatterns = [
         name="login",
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # The admin's own password change asks for the old password as well: it is the member
+    # one, whose check counts towards the login lockout.
+    path(
+        "admin/password_change/",
+        RedirectView.as_view(pattern_name="member:password-change"),
+    ),
     path("admin/", admin.site.urls),
     path("customers/", include("customers.urls")),
     path("", include("credits.urls")),
