@@ -19,6 +19,24 @@ def pytest_runtest_setup(item):
         _needs(item, "Redis", "CELERY_BROKER_URL does not point at Redis")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def flush_past_the_ledgers_guard():
+    """Transactional tests end with a flush (TRUNCATE of every table), which the ledger's
+    triggers refuse (credits/sql/append_only.sql). The tests connect as a superuser, the
+    one role that may switch triggers off for a moment: the flush does so, in its own
+    transaction, and nothing else does."""
+    from django.db.backends.postgresql.operations import DatabaseOperations
+
+    flush = DatabaseOperations.execute_sql_flush
+
+    def flush_with_triggers_off(self, sql_list):
+        flush(self, ["SET LOCAL session_replication_role = replica", *sql_list])
+
+    DatabaseOperations.execute_sql_flush = flush_with_triggers_off
+    yield
+    DatabaseOperations.execute_sql_flush = flush
+
+
 class Clock:
     """The time the app sees through django.utils.timezone.now()."""
 
