@@ -41,6 +41,7 @@ up: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 
 # Without DATABASE_URL, the tests (like the demo) run on the embedded PostgreSQL server.
 test: install chromium lint
