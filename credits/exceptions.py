@@ -2,6 +2,8 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 
+from spacecredits.formats import format_credits
+
 
 class InsufficientCredits(ValidationError):
     """A deduction asked for more than the customer's balance. Nothing was written."""
@@ -13,9 +15,8 @@ class InsufficientCredits(ValidationError):
             message = "No credits are available."
         elif available == 1:
             message = "Only 1 credit is available."
-        else:  # as balances are shown: 35, 1,000, 12.50
-            whole = available == available.to_integral_value()
-            message = f"Only {available:,.{0 if whole else 2}f} credits are available."
+        else:
+            message = f"Only {format_credits(available)} are available."
         super().__init__(message, code="insufficient_credits")
 
 

@@ -17,6 +17,7 @@ from django_htmx.http import trigger_client_event
 
 from customers import selectors as customer_selectors
 from customers.decorators import staff_required
+from spacecredits.formats import format_credits
 from spacecredits.htmx import render_page_or_part
 
 from . import listing, policies, selectors, services
@@ -63,12 +64,11 @@ def adjust_balance(request, owner: str, pk: int):
 
 
 def _adjusted(request, customer, recorded):
-    amount = f"{abs(recorded.amount).normalize():f}"
-    noun = "credit" if abs(recorded.amount) == 1 else "credits"
+    amount = format_credits(recorded.amount)
     if recorded.amount > 0:
-        message = f"Added {amount} {noun} to {customer.display_name}'s balance."
+        message = f"Added {amount} to {customer.display_name}'s balance."
     else:
-        message = f"Deducted {amount} {noun} from {customer.display_name}'s balance."
+        message = f"Deducted {amount} from {customer.display_name}'s balance."
     if not request.htmx:
         messages.success(request, message)
         return redirect(customer)

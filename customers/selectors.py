@@ -14,10 +14,6 @@ OWNER_MODELS = {"users": User, "companies": Company}
 MAX_QUERY_LENGTH = 100
 
 
-def owner_slug(customer: User | Company) -> str:
-    return "users" if isinstance(customer, User) else "companies"
-
-
 def get_customer(owner: str, pk: int) -> User | Company:
     """The user or company a customer URL names, or 404."""
     return get_object_or_404(OWNER_MODELS[owner], pk=pk)

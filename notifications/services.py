@@ -27,6 +27,7 @@ from kombu.exceptions import OperationalError
 from credits.models import CreditAccount, CreditLot, CreditTransaction
 from customers.models import CompanyMembership, User, customer_kind
 from spacecredits.db import server_bound_cursor
+from spacecredits.formats import format_credits
 
 from .models import EmailStatus, Notification, NotificationKind, NotificationPreferences
 
@@ -51,13 +52,6 @@ PREFERENCE_FOR_KIND = {
 
 
 # --- Words ------------------------------------------------------------------------------
-
-
-def format_credits(amount: Decimal) -> str:
-    """'25 credits', '1 credit', '2.50 credits', '1,000 credits'."""
-    amount = abs(amount)
-    number = f"{amount:,.0f}" if amount == amount.to_integral_value() else f"{amount:,.2f}"
-    return f"{number} credit" if amount == 1 else f"{number} credits"
 
 
 def format_date(day: dt.date) -> str:

@@ -79,6 +79,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "spacecredits.context_processors.navigation",
             ],
+            "builtins": ["spacecredits.formats"],
         },
     },
 ]

@@ -61,6 +61,21 @@ def test_staff_without_the_permission_get_403_and_nothing_changes(client, maria)
     assert len(ledger(maria)) == 1
 
 
+@pytest.mark.parametrize(
+    "kind, amount, toast",
+    [
+        ("add", "12.5", "Added 12.50 credits to Maria Garcia's balance."),
+        ("add", "1000", "Added 1,000 credits to Maria Garcia's balance."),
+        ("deduct", "1", "Deducted 1 credit from Maria Garcia's balance."),
+    ],
+)
+def test_the_toast_writes_the_amount_as_balances_are_written(
+    client, adjuster, maria, kind, amount, toast
+):
+    response = post_adjustment(client, maria, kind=kind, amount=amount)
+    assert json.loads(response["HX-Trigger"])["showToast"] == {"message": toast}
+
+
 def test_superusers_may_adjust(client, maria):
     client.force_login(StaffFactory(is_superuser=True))
     assert post_adjustment(client, maria).status_code == 204
