@@ -1,27 +1,70 @@
+import datetime as dt
 import uuid
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+
+from notifications.services import format_date
+from spacecredits.params import whole_number
 
 from .models import TransactionKind
+
+# The dates a filter takes: a range that fits every calculation on it (the day after
+# date_to, a day's start in the space's time zone), far wider than any ledger's life.
+FIRST_FILTER_DATE = dt.date(1900, 1, 1)
+LAST_FILTER_DATE = dt.date(2999, 12, 31)
+FILTER_DATE_RANGE = (
+    f"Enter a date between {format_date(FIRST_FILTER_DATE)} and {format_date(LAST_FILTER_DATE)}."
+)
+
+
+class FilterDateField(forms.DateField):
+    default_validators = [
+        MinValueValidator(FIRST_FILTER_DATE, message=FILTER_DATE_RANGE),
+        MaxValueValidator(LAST_FILTER_DATE, message=FILTER_DATE_RANGE),
+    ]
+
+
+class CursorField(forms.Field):
+    """A page link's position in the ledger (a `seq`): ASCII digits, within a bigint."""
+
+    widget = forms.HiddenInput
+    default_error_messages = {
+        "invalid": "That page link is not valid: these are the newest transactions.",
+    }
+
+    def __init__(self, *, minimum: int, **kwargs):
+        self.minimum = minimum
+        super().__init__(required=False, **kwargs)
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        number = whole_number(value, minimum=self.minimum)
+        if number is None:
+            raise ValidationError(self.error_messages["invalid"], code="invalid")
+        return number
 
 
 class TransactionFilterForm(forms.Form):
     """Filters of a transactions page (admin and member alike). Shape only."""
+
+    FILTERS = ("kind", "date_from", "date_to")
 
     kind = forms.ChoiceField(
         label="Type",
         required=False,
         choices=[("", "All types")] + list(TransactionKind.choices),
     )
-    date_from = forms.DateField(
+    date_from = FilterDateField(
         label="From", required=False, widget=forms.DateInput(attrs={"type": "date"})
     )
-    date_to = forms.DateField(
+    date_to = FilterDateField(
         label="To", required=False, widget=forms.DateInput(attrs={"type": "date"})
     )
-    before = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
-    after = forms.IntegerField(required=False, min_value=0, widget=forms.HiddenInput)
+    before = CursorField(minimum=1)
+    after = CursorField(minimum=0)
 
     def clean(self):
         cleaned = super().clean()
@@ -47,6 +90,15 @@ class TransactionFilterForm(forms.Form):
     def cursor(self) -> dict:
         data = self._valid_data()
         return {"before": data.get("before"), "after": data.get("after")}
+
+    def filter_errors(self) -> list[str]:
+        """What is wrong with the filters (not the cursor), as "Label: message" lines."""
+        self._valid_data()
+        return [
+            f"{self[name].label}: {error}"
+            for name in self.FILTERS
+            for error in self.errors.get(name, [])
+        ]
 
 
 class AdjustBalanceForm(forms.Form):

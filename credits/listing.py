@@ -4,7 +4,7 @@ an admin's name shows (`show_actor`) differ."""
 
 from __future__ import annotations
 
-from django.http import QueryDict, StreamingHttpResponse
+from django.http import HttpResponse, HttpResponseBadRequest, QueryDict, StreamingHttpResponse
 
 from . import selectors
 from .exports import stream_csv
@@ -40,8 +40,16 @@ def transaction_list_context(
 
 def transactions_csv(
     request, customer, *, filename: str, show_actor: bool
-) -> StreamingHttpResponse:
-    """Every transaction that matches the request's filters (no cursor: an export is whole)."""
+) -> StreamingHttpResponse | HttpResponse:
+    """Every transaction that matches the request's filters (no cursor: an export is whole).
+
+    A bad filter answers 400 with what is wrong: a file has no place for the message the
+    list shows, and exporting every row instead would look like the filtered export."""
     form = TransactionFilterForm(request.GET or None)
+    if errors := form.filter_errors():
+        return HttpResponseBadRequest(
+            "The transactions were not exported: " + " ".join(errors) + "\n",
+            content_type="text/plain; charset=utf-8",
+        )
     rows = selectors.filter_transactions(customer, **form.filters())
     return stream_csv(rows, filename=filename, show_actor=show_actor)
