@@ -5,6 +5,7 @@ from django.shortcuts import redirect, render
 from credits import charts, policies
 from credits import selectors as credit_selectors
 from spacecredits.htmx import render_page_or_part
+from spacecredits.params import get_page
 
 from . import selectors
 from .decorators import staff_required
@@ -30,8 +31,8 @@ def customer_list(request):
     rows = (
         selectors.search_companies(query) if tab == "companies" else selectors.search_users(query)
     )
-    page = Paginator(rows, CUSTOMERS_PER_PAGE).get_page(request.GET.get("page"))
-    context = {"tab": tab, "q": query, "page": page}
+    page, page_error = get_page(Paginator(rows, CUSTOMERS_PER_PAGE), request.GET.get("page"))
+    context = {"tab": tab, "q": query, "page": page, "page_error": page_error}
     return render_page_or_part(
         request, "customers/customer_list.html", context, partials={"customer-results"}
     )

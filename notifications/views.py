@@ -1,7 +1,7 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import HttpResponse
+from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -9,6 +9,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import trigger_client_event
 
 from spacecredits.htmx import render_page_or_part
+from spacecredits.params import get_page, whole_number
 
 from . import selectors, services
 from .forms import PreferencesForm
@@ -20,8 +21,13 @@ CHANGED = "notificationsChanged"
 @login_required
 @require_GET
 def notification_list(request):
-    page = Paginator(selectors.inbox(request.user), PAGE_SIZE).get_page(request.GET.get("page"))
-    context = {"page": page, "unread": selectors.unread_count(request.user)}
+    paginator = Paginator(selectors.inbox(request.user), PAGE_SIZE)
+    page, page_error = get_page(paginator, request.GET.get("page"))
+    context = {
+        "page": page,
+        "page_error": page_error,
+        "unread": selectors.unread_count(request.user),
+    }
     # The unread count alone, after a notification was marked read.
     return render_page_or_part(
         request, "notifications/list.html", context, partials={"notification-summary"}
@@ -42,10 +48,12 @@ def bell(request):
 @require_POST
 def mark_read(request):
     """Mark one notification read (`id`) or all of them (no `id`)."""
-    notification_id = request.POST.get("id")
-    if notification_id is not None:
-        if not notification_id.isdigit():
-            return redirect("notifications:list")
+    if "id" in request.POST:
+        notification_id = whole_number(request.POST["id"], minimum=1)
+        if notification_id is None:
+            return HttpResponseBadRequest(
+                "That is not a notification's id.\n", content_type="text/plain; charset=utf-8"
+            )
         notification = get_object_or_404(selectors.inbox(request.user), pk=notification_id)
         services.mark_read(request.user, [notification.pk])
         if request.htmx:
@@ -58,8 +66,8 @@ def mark_read(request):
         count = services.mark_read(request.user)
         if count:
             messages.success(request, "All notifications are marked as read.")
-    page = request.POST.get("page", "")
-    return redirect(reverse("notifications:list") + (f"?page={page}" if page.isdigit() else ""))
+    page = whole_number(request.POST.get("page"), minimum=1)
+    return redirect(reverse("notifications:list") + (f"?page={page}" if page else ""))
 
 
 @login_required
