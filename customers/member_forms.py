@@ -3,13 +3,19 @@
 from django import forms
 from django.contrib.auth import forms as auth_forms
 
+from spacecredits.validators import validate_single_line
+
 from .auth import password_is_right
 from .models import User
 
 
 class ProfileForm(forms.Form):
-    first_name = forms.CharField(label="First name", max_length=150, required=False)
-    last_name = forms.CharField(label="Last name", max_length=150, required=False)
+    first_name = forms.CharField(
+        label="First name", max_length=150, required=False, validators=[validate_single_line]
+    )
+    last_name = forms.CharField(
+        label="Last name", max_length=150, required=False, validators=[validate_single_line]
+    )
     email = forms.EmailField(
         label="Email",
         help_text="You log in with this address.",

@@ -4,6 +4,8 @@ from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils import timezone
 
+from spacecredits.validators import validate_single_line
+
 
 class UserManager(BaseUserManager):
     use_in_migrations = True
@@ -36,8 +38,8 @@ class User(AbstractBaseUser, PermissionsMixin):
     """A person who logs in with their email address. Also a credit customer."""
 
     email = models.EmailField("email address", unique=True)
-    first_name = models.CharField(max_length=150, blank=True)
-    last_name = models.CharField(max_length=150, blank=True)
+    first_name = models.CharField(max_length=150, blank=True, validators=[validate_single_line])
+    last_name = models.CharField(max_length=150, blank=True, validators=[validate_single_line])
     is_staff = models.BooleanField(
         default=False, help_text="Staff may log in to the Customers pages and the Django admin."
     )
@@ -88,7 +90,7 @@ class User(AbstractBaseUser, PermissionsMixin):
 class Company(models.Model):
     """A company whose members share a company credit balance."""
 
-    name = models.CharField(max_length=200)
+    name = models.CharField(max_length=200, validators=[validate_single_line])
     email = models.EmailField(blank=True, help_text="Billing or contact address.")
     members_can_use_credits = models.BooleanField(
         "Members can see and use company credits",
