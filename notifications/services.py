@@ -28,6 +28,7 @@ from credits.models import CreditAccount, CreditLot, CreditTransaction
 from customers.models import CompanyMembership, User, customer_kind
 from spacecredits.db import server_bound_cursor
 from spacecredits.formats import format_credits
+from spacecredits.validators import one_line
 
 from .models import EmailStatus, Notification, NotificationKind, NotificationPreferences
 
@@ -484,7 +485,9 @@ def build_email(notification: Notification) -> EmailMultiAlternatives:
     text = render_to_string("notifications/email/notification.txt", context)
     html = render_to_string("notifications/email/notification.html", context)
     message = EmailMultiAlternatives(
-        subject=notification.subject,
+        # One header line whatever the row holds (a name stored before names were
+        # single-line): a line break would raise BadHeaderError on every try.
+        subject=one_line(notification.subject),
         body=text,
         to=[notification.recipient.email],
         # The same Message-ID on every try lets a mail server or client drop a duplicate
