@@ -9,6 +9,7 @@ from notifications.services import format_date
 from spacecredits.params import whole_number
 
 from .models import TransactionKind
+from .services import ASCII_DIGITS_ONLY
 
 # The dates a filter takes: a range that fits every calculation on it (the day after
 # date_to, a day's start in the space's time zone), far wider than any ledger's life.
@@ -101,6 +102,23 @@ class TransactionFilterForm(forms.Form):
         ]
 
 
+class AmountField(forms.DecimalField):
+    """A DecimalField that reads ASCII only, as services.clean_amount does: Decimal()
+    reads "١٠" as 10 and "５" as 5, so the form would pass on a number nobody typed."""
+
+    def to_python(self, value):
+        if isinstance(value, str) and not value.isascii():
+            raise ValidationError(ASCII_DIGITS_ONLY, code="ascii_digits")
+        return super().to_python(value)
+
+
+# The form's one-time key (idempotency_key) is a hidden field: its error is the form's.
+TOKEN_INVALID = (
+    "The one-time key of this form is missing or not valid, so nothing was saved. "
+    "Check the values and save again."
+)
+
+
 class AdjustBalanceForm(forms.Form):
     """The "Adjust balance" form. Checks the shape; services.adjust_balance decides."""
 
@@ -124,7 +142,7 @@ class AdjustBalanceForm(forms.Form):
         help_text="Leave empty for credits that never expire.",
         widget=forms.DateInput(attrs={"type": "date"}),
     )
-    amount = forms.DecimalField(
+    amount = AmountField(
         label="Amount",
         max_digits=20,
         error_messages={
@@ -142,16 +160,26 @@ class AdjustBalanceForm(forms.Form):
     )
     idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=100)
 
+    @staticmethod
+    def new_key() -> str:
+        return uuid.uuid4().hex
+
     @classmethod
     def blank(cls, **kwargs):
         """A new form with its one-time key: submitting it twice records one adjustment."""
         return cls(
-            initial={"kind": "add", "idempotency_key": uuid.uuid4().hex},
+            initial={"kind": "add", "idempotency_key": cls.new_key()},
             **kwargs,
         )
 
     def clean(self):
         cleaned = super().clean()
+        if self.errors.pop("idempotency_key", None):
+            # Said where a person reads it (a hidden field's error shows nowhere), with a
+            # fresh key in the re-rendered form so that saving again can succeed.
+            self.add_error(None, ValidationError(TOKEN_INVALID, code="token"))
+            self.data = self.data.copy()
+            self.data["idempotency_key"] = self.new_key()
         expiry = cleaned.pop("expiry", "")
         if cleaned.get("kind") == "deduct" or expiry == "never":
             cleaned["expires_on"] = None  # Expiration applies only to additions.

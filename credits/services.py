@@ -30,6 +30,7 @@ from django.utils import timezone
 from customers.models import Company, User
 from notifications import services as notifications
 from spacecredits.db import server_bound_cursor
+from spacecredits.validators import validate_plain_text
 
 from . import ledger_sql
 from .exceptions import IdempotencyConflict, InsufficientCredits
@@ -46,6 +47,7 @@ MAX_AMOUNT = Decimal("1000000")
 MAX_MEMO_LENGTH = 500
 MAX_IDEMPOTENCY_KEY_LENGTH = 100
 CENT = Decimal("0.01")
+ASCII_DIGITS_ONLY = "Enter the amount with the digits 0 to 9 only."
 
 Customer = User | Company
 
@@ -54,9 +56,12 @@ Customer = User | Company
 
 
 def clean_amount(amount) -> Decimal:
-    """An amount is a finite number > 0 and <= 1,000,000 with at most 2 decimal places."""
+    """An amount is a finite number > 0 and <= 1,000,000 with at most 2 decimal places,
+    written (as text) in ASCII: Decimal() also reads "١٠" as 10 and "５" as 5."""
     if isinstance(amount, bool) or not isinstance(amount, (Decimal, int, float, str)):
         raise ValidationError({"amount": "Enter the amount as a number."}, code="invalid")
+    if isinstance(amount, str) and not amount.isascii():
+        raise ValidationError({"amount": ASCII_DIGITS_ONLY}, code="ascii_digits")
     try:
         value = amount if isinstance(amount, Decimal) else Decimal(str(amount).strip())
     except InvalidOperation:
@@ -101,8 +106,10 @@ def clean_memo(memo) -> str:
             {"memo": f"Keep the memo to {MAX_MEMO_LENGTH} characters or fewer."},
             code="max_length",
         )
-    if "\x00" in memo:
-        raise ValidationError({"memo": "The memo contains an invalid character."}, code="invalid")
+    try:
+        validate_plain_text(memo)  # lines and tabs, but no bidi or other invisible controls
+    except ValidationError as error:
+        raise ValidationError({"memo": error})
     return memo
 
 
