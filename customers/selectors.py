@@ -20,7 +20,10 @@ def get_customer(owner: str, pk: int) -> User | Company:
 
 
 def _words(query: str) -> list[str]:
-    return query.strip()[:MAX_QUERY_LENGTH].split()
+    """The words searched for; control characters (a NUL among them) are left out, as no
+    name or email holds one."""
+    kept = (ch if ch.isprintable() or ch.isspace() else "" for ch in query[:MAX_QUERY_LENGTH])
+    return "".join(kept).split()
 
 
 def search_users(query: str = "") -> QuerySet[User]:
