@@ -37,3 +37,11 @@ def test_healthz_answers_503_when_the_database_cannot_be_reached(
     assert response.status_code == 503
     assert response["Content-Type"].startswith("text/plain")
     assert b"ok" not in response.content
+
+
+@pytest.mark.django_db
+def test_healthz_is_not_redirected_to_https(client, settings):
+    """A load balancer may probe over plain http while every page redirects to https."""
+    settings.SECURE_SSL_REDIRECT = True
+    assert client.get("/login/").status_code == 301
+    assert client.get("/healthz").status_code == 200
