@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "spacecredits",  # for its management command, grant_app_role
     "django_htmx",
     "template_partials",
     "customers",
