@@ -30,12 +30,16 @@ demo: install
 	DEBUG=1 $(BIN)/python manage.py runserver 127.0.0.1:8000
 
 # The whole system as in production: gunicorn, a Celery worker and Celery beat (Procfile),
-# on PostgreSQL and Redis. See README "Running it for real".
+# on PostgreSQL and Redis. See README "Running it for real". The migrations run as the
+# role that owns the tables (DATABASE_OWNER_URL), which then grants the app's role
+# (DATABASE_URL) what it needs: that role owns no table, so it cannot disable a trigger.
 up: install
-	@test -n "$$DATABASE_URL" || { echo "Set DATABASE_URL (PostgreSQL); see the README, Running it for real."; exit 1; }
+	@test -n "$$DATABASE_URL" || { echo "Set DATABASE_URL (PostgreSQL, the app's role); see the README, Running it for real."; exit 1; }
+	@test -n "$$DATABASE_OWNER_URL" || { echo "Set DATABASE_OWNER_URL (the role that owns the tables and runs the migrations); see the README, Running it for real."; exit 1; }
 	@test -n "$$CELERY_BROKER_URL" || { echo "Set CELERY_BROKER_URL (Redis); see the README, Running it for real."; exit 1; }
 	$(BIN)/python manage.py collectstatic --noinput -v0
-	$(BIN)/python manage.py migrate --noinput
+	DATABASE_URL="$$DATABASE_OWNER_URL" $(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py grant_app_role
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/honcho start
 
 lint: install

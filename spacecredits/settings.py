@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "spacecredits",  # for its management command, grant_app_role
     "django_htmx",
     "template_partials",
     "customers",
@@ -54,6 +55,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",  # CONTENT_SECURITY_POLICY below
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -126,8 +128,42 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# HTTPS, for a site served behind a TLS-terminating reverse proxy (README, "Running it for
+# real"; its recipe passes `manage.py check --deploy`). Each is off by default so `make demo`
+# and a plain-http `make up` on 127.0.0.1 work.
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", False)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+# A load balancer may probe the health check over plain http; a redirect is not an answer.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "0"))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+# The request header (as Django names it, e.g. HTTP_X_FORWARDED_PROTO) in which the proxy
+# says "https". Set it only behind a proxy that overwrites that header on every request.
+if proxy_ssl_header := os.environ.get("SECURE_PROXY_SSL_HEADER", "").strip():
+    if not proxy_ssl_header.startswith("HTTP_"):
+        raise ImproperlyConfigured(
+            "SECURE_PROXY_SSL_HEADER names a request header as Django sees it, "
+            "e.g. HTTP_X_FORWARDED_PROTO for X-Forwarded-Proto."
+        )
+    SECURE_PROXY_SSL_HEADER = (proxy_ssl_header, "https")
+
+# Content-Security-Policy (django-csp): our own scripts, styles and images only, nothing
+# inline (htmx is configured in base.html not to inject its indicator style), no plugins,
+# no framing, forms posted only here.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+    }
+}
 
 # Email: each Django email setting is read from the variable of the same name.
 EMAIL_BACKEND = os.environ.get(

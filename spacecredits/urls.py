@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
 
@@ -28,6 +29,8 @@ urlpatterns = [
     path("", include("customers.member_urls")),
     path("", include("notifications.urls")),
     path("healthz", healthz, name="healthz"),
+    # Browsers ask every page's origin for /favicon.ico; a 404 there is a console error.
+    path("favicon.ico", RedirectView.as_view(url=static("img/favicon.svg"), permanent=True)),
 ]
 
 admin.site.site_header = "SpaceCredits administration"
