@@ -47,7 +47,8 @@ def load_customers_with_lots(
     expires_on: list[dt.date | None],
     created_at: dt.datetime,
 ) -> list[int]:
-    """`count` users, each with `lots` untouched lots of `amount` credits.
+    """`count` users, each with `lots` untouched lots of `amount` credits (their accounts,
+    opened with them, are moved on to match).
 
     Lot number s (from 1) expires on expires_on[(s - 1) % len(expires_on)]. Returns the
     users' ids.
@@ -57,8 +58,8 @@ def load_customers_with_lots(
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
             """
-            INSERT INTO credits_creditaccount (user_id, balance, last_seq, created_at)
-            SELECT id, %s, %s, %s FROM unnest(%s::bigint[]) AS id
+            UPDATE credits_creditaccount SET balance = %s, last_seq = %s, created_at = %s
+            WHERE user_id = ANY(%s::bigint[])
             """,
             [lots * amount, lots, created_at, user_ids],
         )
@@ -128,8 +129,10 @@ def load_long_history(prefix: str, *, lots: int, transactions: int) -> int:
         cursor.execute("SET LOCAL session_replication_role = replica")  # see the docstring
         cursor.execute(
             """
-            INSERT INTO credits_creditaccount (user_id, balance, last_seq, created_at)
-            VALUES (%(user)s, %(balance)s, %(last_seq)s, %(first_day)s::timestamptz)
+            UPDATE credits_creditaccount
+            SET balance = %(balance)s, last_seq = %(last_seq)s,
+                created_at = %(first_day)s::timestamptz
+            WHERE user_id = %(user)s
             RETURNING id
             """,
             params,

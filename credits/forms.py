@@ -5,7 +5,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 
-from notifications.services import format_date
+from spacecredits.formats import format_date
 from spacecredits.params import whole_number
 
 from .models import TransactionKind

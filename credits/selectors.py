@@ -16,17 +16,17 @@ from django.db.models import OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from customers.models import customer_kind
-
-from .models import CreditAccount, CreditLot, CreditTransaction
+from .models import CreditLot, CreditTransaction
 
 ZERO = Decimal("0.00")
 CENT = Decimal("0.01")
 PAGE_SIZE = 25
 
 
-def _account_lookup(customer, prefix: str = "account__") -> dict:
-    return {f"{prefix}{customer_kind(customer)}": customer}
+def _account_id(customer) -> int:
+    """The customer's account: every user and company has one from the start
+    (credits/sql/open_accounts.sql). Views fetch it with the customer."""
+    return customer.credit_account.pk
 
 
 # Dated and never-expiring lots are read by two range scans of the open-lot index
@@ -36,13 +36,11 @@ def _account_lookup(customer, prefix: str = "account__") -> dict:
 # cost more than running it.
 USABLE_TOTALS_SQL = """
 SELECT expires_on, SUM(remaining) FROM credits_creditlot
-WHERE account_id = (SELECT id FROM credits_creditaccount WHERE {owner}_id = %s)
-  AND remaining > 0 AND expires_on >= %s
+WHERE account_id = %(account)s AND remaining > 0 AND expires_on >= %(today)s
 GROUP BY expires_on
 UNION ALL
 SELECT NULL, SUM(remaining) FROM credits_creditlot
-WHERE account_id = (SELECT id FROM credits_creditaccount WHERE {owner}_id = %s)
-  AND remaining > 0 AND expires_on IS NULL
+WHERE account_id = %(account)s AND remaining > 0 AND expires_on IS NULL
 """
 
 
@@ -51,10 +49,7 @@ def _usable_totals(customer) -> list[tuple[dt.date | None, Decimal]]:
     yet swept), in one query."""
     today = timezone.localdate(timezone.now())
     with connection.cursor() as cursor:
-        cursor.execute(
-            USABLE_TOTALS_SQL.format(owner=customer_kind(customer)),
-            [customer.pk, today, customer.pk],
-        )
+        cursor.execute(USABLE_TOTALS_SQL, {"account": _account_id(customer), "today": today})
         rows = cursor.fetchall()
     return [(day, total.quantize(CENT)) for day, total in rows if total is not None]
 
@@ -71,18 +66,15 @@ def get_expiration_breakdown(customer) -> list[tuple[dt.date | None, Decimal]]:
     return [(expires_on, total.quantize(CENT)) for expires_on, total in rows if total > 0]
 
 
-def balance_subquery(owner_field: str):
-    """An annotation giving each User or Company row its balance in the same query.
-
-    `owner_field` is "user" or "company". Usage:
-    `User.objects.annotate(credit_balance=balance_subquery("user"))`.
-    """
+def balance_subquery():
+    """An annotation giving each User or Company row its balance in the same query:
+    `User.objects.annotate(credit_balance=balance_subquery())`."""
     today = timezone.localdate(timezone.now())
     usable = (
-        CreditLot.objects.filter(**{f"account__{owner_field}": OuterRef("pk")}, remaining__gt=0)
+        CreditLot.objects.filter(account=OuterRef("credit_account"), remaining__gt=0)
         .filter(Q(expires_on__isnull=True) | Q(expires_on__gte=today))
         .order_by()
-        .values(f"account__{owner_field}")
+        .values("account")
         .annotate(total=Sum("remaining"))
         .values("total")
     )
@@ -91,13 +83,8 @@ def balance_subquery(owner_field: str):
 
 def get_transactions(customer) -> QuerySet[CreditTransaction]:
     """The customer's transactions, newest first."""
-    # The account id as a scalar subquery, not a join: PostgreSQL then walks the
-    # (account, seq) index of this one account instead of scanning every account's rows.
-    account_id = CreditAccount.objects.filter(**_account_lookup(customer, prefix="")).values("id")[
-        :1
-    ]
     return (
-        CreditTransaction.objects.filter(account_id=Subquery(account_id))
+        CreditTransaction.objects.filter(account_id=_account_id(customer))
         .select_related("actor")
         .order_by("-seq")
     )
@@ -178,8 +165,7 @@ BALANCE_HISTORY_SQL = """
 WITH day_ends(position, day_end) AS (VALUES {values})
 SELECT position, (
     SELECT balance_after FROM credits_credittransaction
-    WHERE account_id = (SELECT id FROM credits_creditaccount WHERE {owner}_id = %s)
-      AND created_at < day_ends.day_end
+    WHERE account_id = %s AND created_at < day_ends.day_end
     ORDER BY created_at DESC, seq DESC LIMIT 1
 )
 FROM day_ends ORDER BY position
@@ -200,15 +186,14 @@ def get_balance_history(
     days_shown = [today - dt.timedelta(days=back) for back in range(days - 1, 0, -1)]
     balances = [ZERO] * len(days_shown)
     if days_shown:
-        owner = customer_kind(customer)
         values, params = [], []
         for position, day in enumerate(days_shown):
             day_end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time.min, zone)
             values.append("(%s, %s)")
             params += [position, connection.ops.adapt_datetimefield_value(day_end)]
-        sql = BALANCE_HISTORY_SQL.format(values=", ".join(values), owner=owner)
+        sql = BALANCE_HISTORY_SQL.format(values=", ".join(values))
         with connection.cursor() as cursor:
-            cursor.execute(sql, [*params, customer.pk])
+            cursor.execute(sql, [*params, _account_id(customer)])
             for position, balance in cursor.fetchall():
                 if balance is not None:
                     balances[position] = balance.quantize(CENT)

@@ -32,7 +32,7 @@ from notifications import services as notifications
 from spacecredits.db import server_bound_cursor
 from spacecredits.validators import validate_plain_text
 
-from . import ledger_sql
+from . import ledger_sql, notices
 from .exceptions import IdempotencyConflict, InsufficientCredits
 from .models import (
     CREDIT_KINDS,
@@ -162,9 +162,9 @@ def _expire_due_lots(accounts: dict[int, CreditAccount], now: dt.datetime) -> in
         account = accounts[account_id]
         account.balance, account.last_seq, account.last_transaction_at = balance, last_seq, last_at
         expirations += [
-            notifications.Expiration(account, *expired) for expired in zip(*written, strict=True)
+            notices.Expiration(account, *expired) for expired in zip(*written, strict=True)
         ]
-    notifications.notify_expirations(expirations)
+    notices.notify_expirations(expirations)
     return sum(row[4] for row in rows)
 
 
@@ -326,11 +326,12 @@ POST_ADJUSTMENT_SQL = f"""
 /* credits/sql/post_adjustment.sql {ledger_sql.version("post_adjustment.sql")} */
 SELECT status, account_pk, transaction_id, seq, balance, created_at, emails
 FROM credits_post_adjustment(
-    p_user_id => %(user)s, p_company_id => %(company)s, p_kind => %(kind)s,
-    p_amount => %(amount)s, p_expires_on => %(expires_on)s, p_memo => %(memo)s,
-    p_actor_id => %(actor_id)s, p_key => %(key)s, p_now => %(now)s, p_zone => %(zone)s,
+    p_account_id => %(account)s, p_kind => %(kind)s, p_amount => %(amount)s,
+    p_expires_on => %(expires_on)s, p_memo => %(memo)s, p_actor_id => %(actor_id)s,
+    p_key => %(key)s, p_now => %(now)s, p_zone => %(zone)s,
     p_notification_kind => %(notice_kind)s, p_recipients => %(recipients)s,
-    p_subjects => %(subjects)s, p_bodies => %(bodies)s, p_link => %(link)s)
+    p_subjects => %(subjects)s, p_bodies => %(bodies)s, p_link => %(link)s,
+    p_reference_prefix => %(reference_prefix)s)
 """  # noqa: S608 (the only value put in is the digest of our own file)
 
 
@@ -339,6 +340,7 @@ def _post(
 ) -> CreditTransaction:
     """Record a validated adjustment of `amount` (signed: > 0 adds a lot, < 0 takes from
     the lots) with its notifications."""
+    account = customer.credit_account  # every customer has one (open_accounts.sql)
     content = {
         "kind": kind,
         "amount": amount,
@@ -346,23 +348,23 @@ def _post(
         "memo": memo,
         "actor_id": actor.pk if actor else None,
     }
-    notices = notifications.adjustment_notices(customer, amount, expires_on, memo)
+    told = notices.adjustment_notices(customer, amount, expires_on, memo)
     params = {
         **content,
         "kind": str(kind),
-        "user": customer.pk if isinstance(customer, User) else None,
-        "company": customer.pk if isinstance(customer, Company) else None,
+        "account": account.pk,
         "key": idempotency_key,
         # The clock (docs/ledger.md, "Clock"): read here, before the call; the function
         # moves it on to the account's newest transaction if need be, and judges the
         # expiration date by it.
         "now": timezone.now(),
         "zone": str(timezone.get_default_timezone()),
-        "notice_kind": str(notices.kind),
-        "recipients": notices.recipient_ids,
-        "subjects": notices.subjects,
-        "bodies": notices.bodies,
-        "link": notices.link,
+        "notice_kind": str(told.kind),
+        "recipients": told.recipient_ids,
+        "subjects": told.subjects,
+        "bodies": told.bodies,
+        "link": told.link,
+        "reference_prefix": notices.TRANSACTION_REFERENCE_PREFIX,
     }
 
     def call():
@@ -375,7 +377,7 @@ def _post(
         # nothing, and the adjustment is made again below, in one transaction with them.
         answer = call()
         if answer[0] != "due":
-            return _posted(answer, content, actor=actor, idempotency_key=idempotency_key)
+            return _posted(answer, account, content, actor=actor, idempotency_key=idempotency_key)
     with transaction.atomic():
         answer = call()
         if answer[0] == "due":
@@ -383,12 +385,12 @@ def _post(
             _expire_due_lots({account.pk: account}, answer[5])
             params["now"] = answer[5]
             answer = call()
-        return _posted(answer, content, actor=actor, idempotency_key=idempotency_key)
+        return _posted(answer, account, content, actor=actor, idempotency_key=idempotency_key)
 
 
-def _posted(answer, content: dict, *, actor, idempotency_key) -> CreditTransaction:
+def _posted(answer, account, content: dict, *, actor, idempotency_key) -> CreditTransaction:
     """The CreditTransaction the database function recorded (`content` is what was asked
-    for), or its refusal raised."""
+    for), or its refusal raised. The caller's `account` instance moves on with it."""
     status, account_id, transaction_id, seq, balance, created_at, emails = answer
     if status == "replay":
         earlier = CreditTransaction.objects.get(pk=transaction_id)
@@ -400,6 +402,7 @@ def _posted(answer, content: dict, *, actor, idempotency_key) -> CreditTransacti
         raise InsufficientCredits(available=balance, requested=-content["amount"])
     elif status == "ok":
         notifications.queue_emails_after_commit(emails)
+        account.balance, account.last_seq, account.last_transaction_at = balance, seq, created_at
         recorded = CreditTransaction(
             pk=transaction_id,
             account_id=account_id,

@@ -1,8 +1,13 @@
 from celery import shared_task
 
-from . import services
+from . import notices, services
 
 
 @shared_task(name="credits.tasks.expire_due_credits", ignore_result=True)
 def expire_due_credits() -> int:
     return services.expire_due_credits()
+
+
+@shared_task(name="credits.tasks.send_expiry_reminders", ignore_result=True)
+def send_expiry_reminders() -> int:
+    return notices.send_expiry_reminders()

@@ -16,7 +16,7 @@ MAX_QUERY_LENGTH = 100
 
 def get_customer(owner: str, pk: int) -> User | Company:
     """The user or company a customer URL names, or 404."""
-    return get_object_or_404(OWNER_MODELS[owner], pk=pk)
+    return get_object_or_404(OWNER_MODELS[owner].objects.select_related("credit_account"), pk=pk)
 
 
 def _words(query: str) -> list[str]:
@@ -28,7 +28,7 @@ def _words(query: str) -> list[str]:
 
 def search_users(query: str = "") -> QuerySet[User]:
     """Users whose name or email contains every word of `query`, with their balance."""
-    rows = User.objects.annotate(credit_balance=balance_subquery("user"))
+    rows = User.objects.annotate(credit_balance=balance_subquery())
     for word in _words(query):
         rows = rows.filter(
             Q(first_name__icontains=word) | Q(last_name__icontains=word) | Q(email__icontains=word)
@@ -39,7 +39,7 @@ def search_users(query: str = "") -> QuerySet[User]:
 def search_companies(query: str = "") -> QuerySet[Company]:
     """Companies whose name or email contains every word of `query`, with their balance."""
     rows = Company.objects.annotate(
-        credit_balance=balance_subquery("company"), member_count=Count("memberships")
+        credit_balance=balance_subquery(), member_count=Count("memberships")
     )
     for word in _words(query):
         rows = rows.filter(Q(name__icontains=word) | Q(email__icontains=word))

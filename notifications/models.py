@@ -1,16 +1,17 @@
 """What members are told, and whether the email about it went out.
 
-A `Notification` is written in the same database transaction as the ledger change that
-causes it (an outbox row): a committed adjustment always has its notifications, a rolled
-back one has none. Its `email_status` is the state of the email about it; the send task
-locks the row and moves it from pending to sent (or failed) exactly once.
+A `Notification` is written in the same database transaction as the change that causes it
+(an outbox row): a committed adjustment always has its notifications, a rolled back one
+has none. Every row is written by one function, `notifications_write`
+(notifications/sql/write_notifications.sql), which apps call through
+`services.write` or from their own SQL; this app knows nothing of what the notices are
+about beyond their `reference`. Its `email_status` is the state of the email about it;
+delivery moves it from pending to sent (or failed) exactly once.
 """
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
-
-from credits.models import CreditLot, CreditTransaction
 
 
 class NotificationKind(models.TextChoices):
@@ -39,24 +40,10 @@ class Notification(models.Model):
     body = models.TextField()
     link = models.CharField(max_length=300, help_text="Path of the transactions page.")
     balance_after = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
-    transaction = models.ForeignKey(
-        CreditTransaction,
-        null=True,
+    reference = models.CharField(
+        max_length=64,
         blank=True,
-        on_delete=models.PROTECT,
-        related_name="notifications",
-        # Ledger rows and lots are never deleted (database triggers), and nothing looks
-        # notifications up by them alone: an index on either would only slow every write.
-        db_index=False,
-    )
-    lot = models.ForeignKey(
-        CreditLot,
-        null=True,
-        blank=True,
-        on_delete=models.PROTECT,
-        related_name="notifications",
-        help_text="For expiry reminders: the lot that expires soon.",
-        db_index=False,  # see `transaction`; reminders are found by notification_reminder
+        help_text="What the notice is about, e.g. 'transaction:42'; told once per recipient.",
     )
     created_at = models.DateTimeField()
     read_at = models.DateTimeField(null=True, blank=True)
@@ -71,17 +58,13 @@ class Notification(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
-            # One notice per recipient per ledger row, and one reminder per lot: a task
-            # that runs twice cannot tell anyone twice.
+            # One notice per recipient and reference (a ledger row, a lot's reminder): a
+            # task that runs twice cannot tell anyone twice. It also finds the reminders
+            # already sent.
             models.UniqueConstraint(
-                fields=["recipient", "transaction"],
-                condition=Q(transaction__isnull=False),
-                name="notification_once_per_transaction",
-            ),
-            models.UniqueConstraint(
-                fields=["recipient", "lot"],
-                condition=Q(kind="credits_expiring"),
-                name="notification_reminder_once_per_lot",
+                fields=["recipient", "reference"],
+                condition=Q(reference__gt=""),
+                name="notification_once_per_reference",
             ),
         ]
         indexes = [
@@ -97,7 +80,9 @@ class Notification(models.Model):
             # The reminder job asks which lots already have their reminder; only reminders
             # are in this index, so adjustments and the sweep do not maintain it.
             models.Index(
-                fields=["lot"], condition=Q(kind="credits_expiring"), name="notification_reminder"
+                fields=["reference"],
+                condition=Q(kind="credits_expiring"),
+                name="notification_reminder",
             ),
         ]
 

@@ -25,3 +25,11 @@ def preferences_of(user) -> NotificationPreferences:
     return NotificationPreferences.objects.filter(user=user).first() or NotificationPreferences(
         user=user
     )
+
+
+def references_told(kind: str, references: list[str]) -> set[str]:
+    """Which of these references have a notification of this kind (to anyone)."""
+    if not references:
+        return set()
+    told = Notification.objects.filter(kind=kind, reference__in=references)
+    return set(told.values_list("reference", flat=True).distinct())

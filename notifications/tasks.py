@@ -25,8 +25,3 @@ def send_notification_email(self, notification_id: int) -> str:
 @shared_task(name="notifications.tasks.resend_pending_emails", ignore_result=True)
 def resend_pending_emails() -> int:
     return services.resend_pending_emails()
-
-
-@shared_task(name="notifications.tasks.send_expiry_reminders", ignore_result=True)
-def send_expiry_reminders() -> int:
-    return services.send_expiry_reminders()

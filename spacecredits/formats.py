@@ -23,3 +23,8 @@ def format_credits(amount) -> str:
     amount = abs(Decimal(str(amount)))
     number = credits_number(amount)
     return f"{number} credit" if amount == 1 else f"{number} credits"
+
+
+def format_date(day) -> str:
+    """'5 Jun 2026', as dates are written in notices and messages."""
+    return f"{day.day} {day:%b %Y}"

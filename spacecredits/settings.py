@@ -254,7 +254,7 @@ CELERY_BEAT_SCHEDULE |= {
         "schedule": timedelta(minutes=5),
     },
     "send-expiry-reminders": {
-        "task": "notifications.tasks.send_expiry_reminders",
+        "task": "credits.tasks.send_expiry_reminders",
         "schedule": timedelta(hours=1),
     },
 }

@@ -19,11 +19,10 @@
 -- (credits.ledger_sql.apply). Applying it twice changes nothing.
 
 CREATE OR REPLACE FUNCTION credits_post_adjustment(
-    p_user_id bigint, p_company_id bigint, p_kind varchar, p_amount numeric,
-    p_expires_on date, p_memo varchar, p_actor_id bigint, p_key varchar,
-    p_now timestamptz, p_zone text,
+    p_account_id bigint, p_kind varchar, p_amount numeric, p_expires_on date,
+    p_memo varchar, p_actor_id bigint, p_key varchar, p_now timestamptz, p_zone text,
     p_notification_kind varchar, p_recipients bigint[], p_subjects varchar[], p_bodies text[],
-    p_link varchar,
+    p_link varchar, p_reference_prefix varchar,
     OUT status text, OUT account_pk bigint, OUT transaction_id bigint, OUT seq bigint,
     OUT balance numeric, OUT created_at timestamptz, OUT emails bigint[]
 ) AS $$
@@ -34,31 +33,11 @@ DECLARE
     need numeric;
     take numeric;
 BEGIN
-    -- Lock the customer's account, creating it on the first adjustment (two first
-    -- adjustments at once: one insert wins, the other waits on the winner's lock).
-    FOR attempt IN 1..2 LOOP
-        IF p_user_id IS NOT NULL THEN
-            SELECT * INTO account FROM credits_creditaccount a WHERE a.user_id = p_user_id
-            FOR UPDATE;
-        ELSE
-            SELECT * INTO account FROM credits_creditaccount a WHERE a.company_id = p_company_id
-            FOR UPDATE;
-        END IF;
-        EXIT WHEN FOUND;
-        -- No account yet: what would be refused is refused without creating one.
-        IF p_amount < 0 THEN
-            status := 'insufficient';
-            balance := 0;
-            RETURN;
-        END IF;
-        IF p_expires_on < (p_now AT TIME ZONE p_zone)::date THEN
-            status := 'past_date';
-            created_at := p_now;
-            RETURN;
-        END IF;
-        INSERT INTO credits_creditaccount (user_id, company_id, balance, last_seq, created_at)
-        VALUES (p_user_id, p_company_id, 0, 0, p_now) ON CONFLICT DO NOTHING;
-    END LOOP;
+    -- Lock the customer's account (every customer has one from the start).
+    SELECT * INTO account FROM credits_creditaccount a WHERE a.id = p_account_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'No credit account %', p_account_id;
+    END IF;
 
     account_pk := account.id;
     -- The adjustment's moment: never before the account's newest transaction.
@@ -130,24 +109,15 @@ BEGIN
         last_transaction_at = credits_post_adjustment.created_at
     WHERE a.id = account.id;
 
-    -- One notification per recipient; the email waits unless the recipient turned off
-    -- emails about credit updates.
-    WITH written AS (
-        INSERT INTO notifications_notification
-            (recipient_id, kind, subject, body, link, balance_after, transaction_id, created_at,
-             email_status, email_attempts, email_error)
-        SELECT r.id, p_notification_kind, r.subject, r.body, p_link, balance, transaction_id,
-               created_at,
-               CASE WHEN EXISTS (SELECT FROM notifications_notificationpreferences p
-                                 WHERE p.user_id = r.id AND NOT p.email_credit_updates)
-                    THEN 'off' ELSE 'pending' END,
-               0, ''
-        FROM unnest(p_recipients, p_subjects, p_bodies) AS r(id, subject, body)
-        RETURNING id, email_status
-    )
-    SELECT COALESCE(array_agg(w.id ORDER BY w.id) FILTER (WHERE w.email_status = 'pending'),
-                    '{}')
-    INTO emails FROM written w;
+    -- One notification per recipient, through notifications' one writer (which also
+    -- knows whose emails about this kind are turned off).
+    SELECT w.emails INTO emails FROM notifications_write(
+        p_kind => p_notification_kind, p_created_at => created_at,
+        p_recipients => p_recipients, p_subjects => p_subjects, p_bodies => p_bodies,
+        p_links => array_fill(p_link, ARRAY[cardinality(p_recipients)]),
+        p_balances => array_fill(balance, ARRAY[cardinality(p_recipients)]),
+        p_references => array_fill(p_reference_prefix || transaction_id,
+                                   ARRAY[cardinality(p_recipients)])) w;
     status := 'ok';
 END;
 $$ LANGUAGE plpgsql;

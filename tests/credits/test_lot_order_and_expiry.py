@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from credits import selectors, services
-from credits.models import CreditLot, CreditTransaction, TransactionKind
+from credits.models import CreditAccount, CreditLot, CreditTransaction, TransactionKind
 from tests.factories import UserFactory
 
 
@@ -85,5 +85,6 @@ def test_sweep_expires_every_customer_in_batches(clock, monkeypatch):
         newest = CreditTransaction.objects.filter(account__user=member).first()
         assert (newest.seq, newest.kind, newest.amount) == (3, "expiration", -(n + 1))
         assert newest.balance_after == 10
-        assert member.credit_account.balance == 10 and member.credit_account.last_seq == 3
+        account = CreditAccount.objects.get(user=member)
+        assert account.balance == 10 and account.last_seq == 3
         assert selectors.get_expiration_breakdown(member) == [(None, Decimal("10.00"))]

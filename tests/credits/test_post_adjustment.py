@@ -88,13 +88,17 @@ def test_an_adjustment_is_one_statement(clock, django_assert_num_queries):
     assert CreditAccount.objects.get(company=company).balance == D("7")
 
 
-def test_a_refused_first_adjustment_does_not_even_open_an_account(clock):
+def test_a_newcomer_has_an_account_and_a_refused_first_adjustment_changes_it_not(clock):
     newcomer = UserFactory()
+    opened = CreditAccount.objects.get(user=newcomer)
+    assert (opened.balance, opened.last_seq, opened.created_at) == (0, 0, newcomer.date_joined)
     with pytest.raises(InsufficientCredits):
         services.deduct_credits(newcomer, 1)
     with pytest.raises(ValidationError):
         services.add_credits(newcomer, 5, expires_on=dt.date(2026, 5, 31))
-    assert not CreditAccount.objects.filter(user=newcomer).exists()
+    account = CreditAccount.objects.get(user=newcomer)
+    assert (account.balance, account.last_seq, account.last_transaction_at) == (0, 0, None)
+    assert not CreditTransaction.objects.filter(account=account).exists()
     assert not Notification.objects.filter(recipient=newcomer).exists()
     services.add_credits(newcomer, 5, expires_on=dt.date(2026, 6, 1))  # today is fine
     assert CreditAccount.objects.get(user=newcomer).balance == D("5")
@@ -165,7 +169,8 @@ def test_notifications_go_to_managers_with_their_email_choice(eager_tasks):
 
     added = services.add_credits(company, 25, memo="Team pack")
 
-    written = {n.recipient_id: n for n in Notification.objects.filter(transaction_id=added.pk)}
+    about = Notification.objects.filter(reference=f"transaction:{added.pk}")
+    written = {n.recipient_id: n for n in about}
     assert set(written) == {keen.pk, quiet.pk}
     assert written[keen.pk].body == (
         "25 credits were added to Acme's balance. They never expire. Memo: Team pack"

@@ -4,7 +4,7 @@ from decimal import Decimal
 import pytest
 from django.db import transaction
 
-from credits import services
+from credits import notices, services
 from credits.exceptions import InsufficientCredits
 from notifications import services as notifications
 from notifications.models import EmailStatus, Notification, NotificationKind
@@ -175,10 +175,10 @@ def test_expiry_reminder_once_per_lot_seven_days_before(
         return Notification.objects.filter(kind=NotificationKind.CREDITS_EXPIRING)
 
     clock.set_local(2026, 6, 12, 9)  # 8 days before.
-    assert notifications.send_expiry_reminders() == 0
+    assert notices.send_expiry_reminders() == 0
     clock.set_local(2026, 6, 13, 9)  # 7 days before.
     with django_capture_on_commit_callbacks(execute=True):
-        assert notifications.send_expiry_reminders() == 2
+        assert notices.send_expiry_reminders() == 2
     assert sorted(reminders().values_list("body", flat=True)) == [
         "10 credits in your balance expire on 20 Jun 2026.",
         "3 credits in your balance expire on 20 Jun 2026.",
@@ -188,9 +188,9 @@ def test_expiry_reminder_once_per_lot_seven_days_before(
         "3 credits expire on 20 Jun 2026",
     ]
     with django_capture_on_commit_callbacks(execute=True):
-        assert notifications.send_expiry_reminders() == 0
+        assert notices.send_expiry_reminders() == 0
         clock.set_local(2026, 6, 18, 9)
-        assert notifications.send_expiry_reminders() == 0
+        assert notices.send_expiry_reminders() == 0
     assert reminders().count() == 2
     assert len(mailoutbox) == 2
 
@@ -243,6 +243,6 @@ def test_every_beat_entry_names_a_registered_task():
     names = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
     assert {
         "notifications.tasks.resend_pending_emails",
-        "notifications.tasks.send_expiry_reminders",
+        "credits.tasks.send_expiry_reminders",
     } <= names
     assert names <= set(app.tasks)

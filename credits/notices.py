@@ -1,0 +1,271 @@
+"""What members are told about their credits: the words of each notice, who is told, and
+the reminders of credits that expire soon. The notices are written through
+`notifications` (its one writer, `notifications_write`), in the same transaction as the
+ledger change they report: by the adjustment function itself, or by `write` below.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import lru_cache
+
+from django.db import transaction
+from django.urls import get_script_prefix, reverse
+from django.utils import timezone
+
+from customers.models import CompanyMembership, User, customer_kind
+from notifications import selectors as notification_selectors
+from notifications import services as notifications
+from notifications.models import NotificationKind
+from spacecredits.formats import format_credits, format_date
+
+from .models import CreditAccount, CreditLot
+
+REMINDER_DAYS = 7
+
+
+# --- Words ------------------------------------------------------------------------------
+
+
+def _verb(amount: Decimal, singular: str, plural: str) -> str:
+    return singular if abs(amount) == 1 else plural
+
+
+def _balance_name(customer, recipient: User) -> str:
+    """'your balance' for a personal balance, "Acme Ltd's balance" for a company's."""
+    return "your balance" if customer == recipient else f"{customer.name}'s balance"
+
+
+def adjustment_words(
+    customer, recipient, amount: Decimal, expires_on: dt.date | None, memo: str
+) -> tuple[str, str]:
+    """Subject and body about an adjustment of `amount` (signed), for `recipient`."""
+    where = _balance_name(customer, recipient)
+    credits = format_credits(amount)
+    if amount > 0:
+        subject = f"{credits} added to {where}"
+        body = f"{credits} {_verb(amount, 'was', 'were')} added to {where}."
+        if expires_on is None:
+            body += f" {_verb(amount, 'It never expires', 'They never expire')}."
+        else:
+            body += f" {_verb(amount, 'It expires', 'They expire')} on {format_date(expires_on)}."
+    else:
+        subject = f"{credits} deducted from {where}"
+        body = f"{credits} {_verb(amount, 'was', 'were')} deducted from {where}."
+    if memo:
+        body += f" Memo: {memo}"
+    return subject[:1].upper() + subject[1:], body
+
+
+def expiration_words(
+    customer, recipient: User, amount: Decimal, balance_after: Decimal, expired_on: dt.date
+) -> tuple[str, str]:
+    """Subject and body about credits whose last day was `expired_on`."""
+    where = _balance_name(customer, recipient)
+    credits = format_credits(amount)
+    subject = f"{credits} expired"
+    body = (
+        f"{credits} in {where} expired at the end of {format_date(expired_on)}."
+        f" {'Your' if where == 'your balance' else 'The'} balance is now"
+        f" {format_credits(balance_after)}."
+    )
+    return subject, body
+
+
+def reminder_words(customer, lot: CreditLot, recipient: User) -> tuple[str, str]:
+    amount = format_credits(lot.remaining)
+    verb = _verb(lot.remaining, "expires", "expire")
+    when = format_date(lot.expires_on)
+    where = _balance_name(customer, recipient)
+    return f"{amount} {verb} on {when}", f"{amount} in {where} {verb} on {when}."
+
+
+# --- Who is told, and where they read more ----------------------------------------------
+
+
+def recipients_of(customer) -> list[User]:
+    """Who is told about a customer's credits: the user, or the company's managers."""
+    if isinstance(customer, User):
+        return [customer] if customer.is_active else []
+    return list(
+        User.objects.filter(
+            is_active=True,
+            memberships__company=customer,
+            memberships__role=CompanyMembership.Role.MANAGER,
+        ).order_by("pk")
+    )
+
+
+def transactions_link(customer) -> str:
+    """The path where a member reads this customer's transactions (member side)."""
+    before, after = _transactions_link_around_id(customer_kind(customer), get_script_prefix())
+    return f"{before}{customer.pk}{after}"
+
+
+_ID_PLACEHOLDER = 918273645546372819
+
+
+@lru_cache(maxsize=16)
+def _transactions_link_around_id(kind: str, script_prefix: str) -> tuple[str, str]:
+    """The member transactions path, reversed once per kind and split around the id:
+    adjustments and the expiry sweep build it for every notification, and reverse()
+    cost a quarter of an adjustment's Python time."""
+    before, after = reverse(f"member:{kind}-transactions", args=[_ID_PLACEHOLDER]).split(
+        str(_ID_PLACEHOLDER)
+    )
+    return before, after
+
+
+# What a notice of a ledger row is about: the prefix and the row's id (the adjustment
+# function joins them in SQL).
+TRANSACTION_REFERENCE_PREFIX = "transaction:"
+
+
+def transaction_reference(transaction_id) -> str:
+    return f"{TRANSACTION_REFERENCE_PREFIX}{transaction_id}"
+
+
+def reminder_reference(lot_id) -> str:
+    return f"expiring-lot:{lot_id}"
+
+
+# --- Notices of adjustments (written by the adjustment function) ------------------------
+
+
+@dataclass(frozen=True)
+class AdjustmentNotices:
+    """The notices an adjustment will write, ready before it is recorded: the ledger's
+    database function passes them to notifications_write with the ledger row."""
+
+    kind: str
+    recipient_ids: list[int]
+    subjects: list[str]
+    bodies: list[str]
+    link: str
+
+
+def adjustment_notices(
+    customer, amount: Decimal, expires_on: dt.date | None, memo: str
+) -> AdjustmentNotices:
+    """What the customer's recipients are told about an adjustment of `amount` (signed),
+    less the transaction and the balance, which the database fills in."""
+    recipients = recipients_of(customer)
+    words = [adjustment_words(customer, r, amount, expires_on, memo) for r in recipients]
+    return AdjustmentNotices(
+        kind=NotificationKind.CREDITS_ADDED if amount > 0 else NotificationKind.CREDITS_DEDUCTED,
+        recipient_ids=[r.pk for r in recipients],
+        subjects=[subject for subject, _ in words],
+        bodies=[body for _, body in words],
+        link=transactions_link(customer),
+    )
+
+
+# --- Notices of expirations (the expiry sweep, and an adjustment that found some due) ---
+
+
+@dataclass(frozen=True)
+class Expiration:
+    """An `expiration` transaction just written: the fields its notices use."""
+
+    account: CreditAccount
+    transaction_id: int
+    amount: Decimal
+    balance_after: Decimal
+    expired_on: dt.date  # the credits' last day
+
+
+def notify_expirations(expirations: list[Expiration]) -> None:
+    """Tell the recipients of each expiration, in a fixed number of queries however many
+    customers there are (the sweep writes tens of thousands at once)."""
+    if not expirations:
+        return
+    customers = {e.account.pk: e.account.customer for e in expirations}
+    company_ids = [c.pk for c in customers.values() if not isinstance(c, User)]
+    managers: dict[int, list[User]] = {pk: [] for pk in company_ids}
+    memberships = CompanyMembership.objects.filter(
+        company_id__in=company_ids, role=CompanyMembership.Role.MANAGER, user__is_active=True
+    ).select_related("user")
+    for membership in memberships.order_by("user_id"):
+        managers[membership.company_id].append(membership.user)
+    recipients = {
+        pk: ([customer] if customer.is_active else [])
+        if isinstance(customer, User)
+        else managers[customer.pk]
+        for pk, customer in customers.items()
+    }
+    links = {pk: transactions_link(customer) for pk, customer in customers.items()}
+    rows = notifications.Rows()
+    for expiration in expirations:
+        customer, link = customers[expiration.account.pk], links[expiration.account.pk]
+        for recipient in recipients[expiration.account.pk]:
+            subject, body = expiration_words(
+                customer,
+                recipient,
+                expiration.amount,
+                expiration.balance_after,
+                expiration.expired_on,
+            )
+            rows.add(
+                recipient=recipient.pk,
+                subject=subject,
+                body=body,
+                link=link,
+                balance_after=expiration.balance_after,
+                reference=transaction_reference(expiration.transaction_id),
+            )
+    notifications.write(NotificationKind.CREDITS_EXPIRED, rows)
+
+
+# --- Reminders of credits that expire soon ----------------------------------------------
+
+
+def send_expiry_reminders() -> int:
+    """Remind recipients, once per lot, of credits that expire within REMINDER_DAYS days.
+
+    A lot gets its reminder on the first run that finds it within REMINDER_DAYS of its
+    expiration with credits left; notifications_write tells each recipient of a reference
+    once, so a second run (or two at once) tells nobody twice. Returns the number of
+    notifications written.
+    """
+    today = timezone.localdate(timezone.now())
+    lots = CreditLot.objects.filter(
+        remaining__gt=0,
+        expires_on__gte=today,
+        expires_on__lte=today + dt.timedelta(days=REMINDER_DAYS),
+    )
+    candidates = dict(lots.values_list("pk", "account_id"))
+    told = notification_selectors.references_told(
+        NotificationKind.CREDITS_EXPIRING, [reminder_reference(pk) for pk in candidates]
+    )
+    account_ids = sorted(
+        {account for pk, account in candidates.items() if reminder_reference(pk) not in told}
+    )
+    written = 0
+    for account_id in account_ids:
+        with transaction.atomic():
+            # Under the account lock no deduction runs, so `remaining` is what it says.
+            account = (
+                CreditAccount.objects.select_for_update(of=("self",))
+                .select_related("user", "company")
+                .get(pk=account_id)
+            )
+            customer = account.customer
+            recipients = recipients_of(customer)
+            link = transactions_link(customer)
+            rows = notifications.Rows()
+            for lot in lots.filter(account=account).order_by("expires_on", "created_at", "id"):
+                if reminder_reference(lot.pk) in told:
+                    continue
+                for recipient in recipients:
+                    subject, body = reminder_words(customer, lot, recipient)
+                    rows.add(
+                        recipient=recipient.pk,
+                        subject=subject,
+                        body=body,
+                        link=link,
+                        reference=reminder_reference(lot.pk),
+                    )
+            written += notifications.write(NotificationKind.CREDITS_EXPIRING, rows)
+    return written

@@ -1,0 +1,47 @@
+-- notifications_write: the one writer of notifications, for every app that tells members
+-- something (credits' adjustment function calls it in its own round trip; Python calls it
+-- through notifications.services.write for the expiry sweep and the reminders).
+--
+-- One row per element of the arrays (recipient, subject, body, link, balance, reference),
+-- all of kind p_kind and dated p_created_at. The email waits ('pending') unless the
+-- recipient turned off the emails of that kind in their preferences: the mapping of kinds
+-- to preferences lives here and nowhere else. A reference (what the notice is about, such
+-- as 'transaction:42' or 'expiring-lot:7') is told to a recipient once: a second row for
+-- the same recipient and reference is not written. Subjects are cut to 200 characters.
+--
+-- Answers how many rows it wrote, and the ids of those whose email waits, in id order.
+--
+-- This file is the function: change it here and add a migration that applies it again
+-- (notifications.sql_files.apply). Applying it twice changes nothing.
+
+CREATE OR REPLACE FUNCTION notifications_write(
+    p_kind varchar, p_created_at timestamptz, p_recipients bigint[], p_subjects varchar[],
+    p_bodies text[], p_links varchar[], p_balances numeric[], p_references varchar[],
+    OUT written bigint, OUT emails bigint[]
+) AS $$
+    WITH told AS (
+        SELECT r.*, CASE
+            WHEN p_kind IN ('credits_added', 'credits_deducted')
+                THEN COALESCE(p.email_credit_updates, true)
+            WHEN p_kind IN ('credits_expiring', 'credits_expired')
+                THEN COALESCE(p.email_expiry_reminders, true)
+            ELSE true END AS email_wanted
+        FROM unnest(p_recipients, p_subjects, p_bodies, p_links, p_balances, p_references)
+             AS r(recipient_id, subject, body, link, balance_after, reference)
+        LEFT JOIN notifications_notificationpreferences p ON p.user_id = r.recipient_id
+    ),
+    written AS (
+        INSERT INTO notifications_notification
+            (recipient_id, kind, subject, body, link, balance_after, reference, created_at,
+             email_status, email_attempts, email_error)
+        SELECT recipient_id, p_kind, left(subject, 200), body, link, balance_after,
+               reference, p_created_at,
+               CASE WHEN email_wanted THEN 'pending' ELSE 'off' END, 0, ''
+        FROM told
+        ON CONFLICT (recipient_id, reference) WHERE reference > '' DO NOTHING
+        RETURNING id, email_status
+    )
+    SELECT count(*),
+           COALESCE(array_agg(id ORDER BY id) FILTER (WHERE email_status = 'pending'), '{}')
+    FROM written;
+$$ LANGUAGE sql;
