@@ -108,6 +108,8 @@ def main() -> None:
             writes.pgbench_init(server_url, PGBENCH_DATABASE, scale)
             first, last = user_ids[0], user_ids[-1]
             assert last - first + 1 == len(user_ids), "pgbench picks customers from a range"
+            accounts = fixtures.account_ids(user_ids)
+            assert accounts[-1] - accounts[0] + 1 == len(accounts), "opened in user id order"
             for clients in config.CLIENTS:
                 # At the target's client count the ledger and TPC-B take turns, several
                 # times: the machine's speed drifts, and each keeps its median run.
@@ -129,8 +131,9 @@ def main() -> None:
                     script,
                     clients,
                     config.SECONDS,
-                    first=first,
-                    last=last,
+                    first=accounts[0],
+                    last=accounts[-1],
+                    user_offset=first - accounts[0],
                 )
                 rows.append((ledger, baseline, sql))
                 log(

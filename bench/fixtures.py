@@ -94,6 +94,16 @@ def load_customers_with_lots(
     return user_ids
 
 
+def account_ids(user_ids: list[int]) -> list[int]:
+    """The accounts of these users, in the users' order (opened with them)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id FROM credits_creditaccount WHERE user_id = ANY(%s) ORDER BY user_id",
+            [user_ids],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
 def load_long_history(prefix: str, *, lots: int, transactions: int) -> int:
     """One user with `transactions` transactions and `lots` lots; returns the user's id.
 

@@ -61,7 +61,8 @@ def _client(user_ids, seed, start_at, end_at, queue):
     from customers.models import User
 
     rng = random.Random(seed)
-    customers = list(User.objects.filter(pk__in=user_ids))
+    # With their accounts, as the views fetch a customer.
+    customers = list(User.objects.filter(pk__in=user_ids).select_related("credit_account"))
     expires_on = timezone.localdate() + dt.timedelta(days=30)
     done = declined = 0
     errors, latencies = [], []

@@ -15,7 +15,7 @@ from django.db import transaction
 from django.urls import get_script_prefix, reverse
 from django.utils import timezone
 
-from customers.models import CompanyMembership, User, customer_kind
+from customers.models import CompanyMembership, User, url_kind
 from notifications import selectors as notification_selectors
 from notifications import services as notifications
 from notifications.models import NotificationKind
@@ -100,7 +100,7 @@ def recipients_of(customer) -> list[User]:
 
 def transactions_link(customer) -> str:
     """The path where a member reads this customer's transactions (member side)."""
-    before, after = _transactions_link_around_id(customer_kind(customer), get_script_prefix())
+    before, after = _transactions_link_around_id(url_kind(customer), get_script_prefix())
     return f"{before}{customer.pk}{after}"
 
 
@@ -112,7 +112,7 @@ def _transactions_link_around_id(kind: str, script_prefix: str) -> tuple[str, st
     """The member transactions path, reversed once per kind and split around the id:
     adjustments and the expiry sweep build it for every notification, and reverse()
     cost a quarter of an adjustment's Python time."""
-    before, after = reverse(f"member:{kind}-transactions", args=[_ID_PLACEHOLDER]).split(
+    before, after = reverse("member:transactions", args=[kind, _ID_PLACEHOLDER]).split(
         str(_ID_PLACEHOLDER)
     )
     return before, after

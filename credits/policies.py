@@ -46,12 +46,12 @@ def is_company_manager(member: User, company: Company) -> bool:
 
 
 def visible_customer_or_404(member: User, *, owner: str, pk: int) -> User | Company:
-    """The customer (owner "user" or "company", id `pk`) whose credits `member` may see on
-    the member side, or Http404."""
+    """The customer (owner "users" or "companies", as in URLs, id `pk`) whose credits
+    `member` may see on the member side, or Http404."""
     if member.is_authenticated and member.is_active:
-        if owner == "user" and pk == member.pk:
+        if owner == "users" and pk == member.pk:
             return member
-        if owner == "company":
+        if owner == "companies":
             company = companies_with_visible_credits(member).filter(pk=pk).first()
             if company is not None:
                 return company

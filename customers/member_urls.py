@@ -7,29 +7,16 @@ from . import member_views as views
 app_name = "member"
 urlpatterns = [
     path("membership/", views.membership, name="membership"),
+    # <owner>: "users" or "companies", as on the staff side (customers/converters.py).
     path(
-        "membership/users/<int:pk>/transactions/",
+        "membership/<owner:owner>/<int:pk>/transactions/",
         views.transactions,
-        {"owner": "user"},
-        name="user-transactions",
+        name="transactions",
     ),
     path(
-        "membership/users/<int:pk>/transactions.csv",
+        "membership/<owner:owner>/<int:pk>/transactions.csv",
         views.transactions_csv,
-        {"owner": "user"},
-        name="user-transactions-csv",
-    ),
-    path(
-        "membership/companies/<int:pk>/transactions/",
-        views.transactions,
-        {"owner": "company"},
-        name="company-transactions",
-    ),
-    path(
-        "membership/companies/<int:pk>/transactions.csv",
-        views.transactions_csv,
-        {"owner": "company"},
-        name="company-transactions-csv",
+        name="transactions-csv",
     ),
     path("membership/companies/<int:pk>/members/", views.company_members, name="company-members"),
     path(

@@ -50,7 +50,7 @@ def membership(request):
         member,
         title="Personal",
         anchor="personal",
-        transactions_url=reverse("member:user-transactions", args=[member.pk]),
+        transactions_url=_transactions_url("users", member),
     )
     companies, hidden = [], []
     for access in policies.member_company_access(member):
@@ -62,7 +62,7 @@ def membership(request):
                 access.company,
                 title=access.company.name,
                 anchor=f"company-{access.company.pk}",
-                transactions_url=reverse("member:company-transactions", args=[access.company.pk]),
+                transactions_url=_transactions_url("companies", access.company),
                 access=access,
             )
         )
@@ -74,7 +74,7 @@ def membership(request):
 
 
 def _transactions_url(owner: str, customer) -> str:
-    return reverse(f"member:{owner}-transactions", args=[customer.pk])
+    return reverse("member:transactions", args=[owner, customer.pk])
 
 
 @login_required
@@ -84,12 +84,12 @@ def transactions(request, owner: str, pk: int):
     context = {
         "customer": customer,
         "owner": owner,
-        "title": "Personal" if owner == "user" else customer.name,
+        "title": "Personal" if owner == "users" else customer.name,
         **listing.transaction_list_context(
             request,
             customer,
             list_url=_transactions_url(owner, customer),
-            csv_url=reverse(f"member:{owner}-transactions-csv", args=[customer.pk]),
+            csv_url=reverse("member:transactions-csv", args=[owner, customer.pk]),
             show_actor=False,  # members never see an admin's name: "The space"
         ),
     }
@@ -105,7 +105,7 @@ def transactions(request, owner: str, pk: int):
 @require_GET
 def transactions_csv(request, owner: str, pk: int):
     customer = policies.visible_customer_or_404(request.user, owner=owner, pk=pk)
-    name = "personal" if owner == "user" else slugify(customer.name) or "company"
+    name = "personal" if owner == "users" else slugify(customer.name) or "company"
     return listing.transactions_csv(
         request, customer, filename=f"credits-{name}.csv", show_actor=False
     )

@@ -115,12 +115,12 @@ class Company(models.Model):
         return self.name
 
 
-def customer_kind(customer) -> str:
-    """ "user" or "company": which of the two kinds of credit customer this is."""
+def url_kind(customer) -> str:
+    """ "users" or "companies": the kind of customer as every URL names it."""
     if isinstance(customer, User):
-        return "user"
+        return "users"
     if isinstance(customer, Company):
-        return "company"
+        return "companies"
     raise TypeError(f"A customer is a User or a Company, not {type(customer).__name__}.")
 
 

@@ -18,7 +18,6 @@ from django.utils import timezone
 from credits import ledger_sql, selectors, services
 from credits.exceptions import InsufficientCredits
 from credits.models import CreditAccount, CreditLot, CreditLotUsage, CreditTransaction
-from customers.models import customer_kind
 from tests.credits.ledger import assert_chain_intact, assert_lots_consistent
 from tests.factories import CompanyFactory, UserFactory
 
@@ -122,7 +121,7 @@ def test_concurrent_adds_and_deducts_keep_every_balance_chain_intact():
     ]
     assert unexpected == []
     for customer in customers:
-        account = CreditAccount.objects.get(**{customer_kind(customer): customer})
+        account = CreditAccount.objects.get(pk=customer.credit_account.pk)
         assert_chain_intact(account)
         assert_lots_consistent(account)
         assert selectors.get_balance(customer) == account.balance

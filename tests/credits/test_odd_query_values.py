@@ -57,8 +57,8 @@ def staff_urls(customer, owner):
 
 def member_urls(customer, owner):
     return (
-        reverse(f"member:{owner}-transactions", args=[customer.pk]),
-        reverse(f"member:{owner}-transactions-csv", args=[customer.pk]),
+        reverse("member:transactions", args=[owner, customer.pk]),
+        reverse("member:transactions-csv", args=[owner, customer.pk]),
     )
 
 
@@ -67,9 +67,10 @@ def views(request, client, maria, acme):
     """(list URL, CSV URL) of one of the four transaction lists, its reader logged in."""
     side, kind = request.param.split("-")
     customer, owner = (maria, "user") if kind == "user" else (acme, "company")
+    owner = {"user": "users", "company": "companies"}[owner]
     if side == "staff":
         client.force_login(StaffFactory())
-        return staff_urls(customer, {"user": "users", "company": "companies"}[owner])
+        return staff_urls(customer, owner)
     client.force_login(maria)
     return member_urls(customer, owner)
 
@@ -129,7 +130,7 @@ def test_a_csv_ignores_a_cursor_it_does_not_take(client, csv_url, param, value):
 
 def test_a_date_range_to_the_end_of_time_is_refused_with_its_bounds(client, maria):
     client.force_login(maria)
-    list_url, csv_url = member_urls(maria, "user")
+    list_url, csv_url = member_urls(maria, "users")
     response = client.get(list_url, {"date_to": "9999-12-31"})
     assert response.context["form"].errors["date_to"] == [
         "Enter a date between 1 Jan 1900 and 31 Dec 2999."

@@ -8,7 +8,7 @@ from django.core.management import call_command
 from credits import selectors, services
 from credits.exceptions import IdempotencyConflict, InsufficientCredits
 from credits.models import CreditAccount, CreditLot, CreditTransaction
-from customers.models import Company, User, customer_kind
+from customers.models import Company, User
 from tests.credits.ledger import (
     assert_chain_intact,
     assert_lots_consistent,
@@ -24,7 +24,7 @@ D = Decimal
 
 
 def account_of(customer):
-    return CreditAccount.objects.get(**{customer_kind(customer): customer})
+    return CreditAccount.objects.get(pk=customer.credit_account.pk)
 
 
 # --- Adding -------------------------------------------------------------------------------
