@@ -48,21 +48,14 @@ def load_customers_with_lots(
     created_at: dt.datetime,
 ) -> list[int]:
     """`count` users, each with `lots` untouched lots of `amount` credits (their accounts,
-    opened with them, are moved on to match).
+    opened with them, follow their transactions).
 
     Lot number s (from 1) expires on expires_on[(s - 1) % len(expires_on)]. Returns the
     users' ids.
     """
     user_ids = _users(prefix, count)
-    # One transaction: the accounts agree with their transactions at commit, not before.
+    # One transaction: each addition has its lot at commit.
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            """
-            UPDATE credits_creditaccount SET balance = %s, last_seq = %s, created_at = %s
-            WHERE user_id = ANY(%s::bigint[])
-            """,
-            [lots * amount, lots, created_at, user_ids],
-        )
         cursor.execute(
             """
             INSERT INTO credits_credittransaction

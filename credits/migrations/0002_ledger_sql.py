@@ -20,7 +20,7 @@ class Migration(migrations.Migration):
         ),
         ledger_sql.apply(
             "append_only.sql",
-            digest="41203ab52c52",
+            digest="17d538aaaefa",
             reverse_sql="DROP FUNCTION IF EXISTS credits_refuse_change CASCADE;"
             " DROP FUNCTION IF EXISTS credits_lot_only_remaining_changes CASCADE;"
             " DROP FUNCTION IF EXISTS credits_check_account_balance CASCADE;"
@@ -28,7 +28,7 @@ class Migration(migrations.Migration):
         ),
         ledger_sql.apply(
             "post_adjustment.sql",
-            digest="aca0c41ec71e",
+            digest="eac2de8eb6f3",
             reverse_sql="DROP FUNCTION IF EXISTS credits_post_adjustment;",
         ),
     ]

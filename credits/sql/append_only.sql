@@ -1,5 +1,6 @@
 -- The database itself keeps the ledger append-only, whoever connects: transactions and
--- lot usages can be neither updated nor deleted, and of a lot only `remaining` may change.
+-- lot usages can be neither updated nor deleted, accounts and lots are never deleted, and
+-- of a lot only `remaining` may change (and only as its usages say, below).
 --
 -- This file is the rule: change it here and add a migration that applies it again
 -- (credits.ledger_sql.apply). Applying it twice changes nothing.
@@ -18,6 +19,10 @@ CREATE TRIGGER credits_transaction_append_only
 DROP TRIGGER IF EXISTS credits_lotusage_append_only ON credits_creditlotusage;
 CREATE TRIGGER credits_lotusage_append_only
     BEFORE UPDATE OR DELETE ON credits_creditlotusage
+    FOR EACH ROW EXECUTE FUNCTION credits_refuse_change();
+DROP TRIGGER IF EXISTS credits_account_no_delete ON credits_creditaccount;
+CREATE TRIGGER credits_account_no_delete
+    BEFORE DELETE ON credits_creditaccount
     FOR EACH ROW EXECUTE FUNCTION credits_refuse_change();
 DROP TRIGGER IF EXISTS credits_lot_no_delete ON credits_creditlot;
 CREATE TRIGGER credits_lot_no_delete
@@ -63,75 +68,130 @@ CREATE TRIGGER credits_lotusage_no_truncate
     BEFORE TRUNCATE ON credits_creditlotusage
     FOR EACH STATEMENT EXECUTE FUNCTION credits_refuse_change();
 
--- At commit, an account's balance and last_seq are its newest transaction's balance_after
--- and seq: a plain UPDATE of the balance, or a transaction written past the account,
--- fails the commit. Checked once per account row written (an adjustment writes one) and
--- once per transaction.
-CREATE OR REPLACE FUNCTION credits_check_account_balance() RETURNS trigger AS $$
-DECLARE
-    account_id bigint;
-    account credits_creditaccount%ROWTYPE;
-    newest record;
+-- What the ledger derives, the database derives: a lot's `remaining` follows the usages
+-- written against it, and an account's balance, last_seq and last_transaction_at follow
+-- the transactions written to it. The ledger's code writes only transactions, lots and
+-- usages; nothing else (no plain UPDATE, whoever connects) may set the derived columns.
+-- Each trigger runs once per statement, with the rows the statement wrote, so its cost
+-- does not grow with a lot's or an account's history.
+
+-- A plain UPDATE of a lot's remaining or an account's balance is refused: only these
+-- triggers (pg_trigger_depth() > 1) set them.
+CREATE OR REPLACE FUNCTION credits_refuse_derived_change() RETURNS trigger AS $$
 BEGIN
-    IF TG_TABLE_NAME = 'credits_creditaccount' THEN
-        account_id := NEW.id;
-    ELSE
-        account_id := NEW.account_id;
-    END IF;
-    SELECT * INTO account FROM credits_creditaccount a WHERE a.id = account_id;
-    SELECT t.seq, t.balance_after INTO newest FROM credits_credittransaction t
-    WHERE t.account_id = account.id ORDER BY t.seq DESC LIMIT 1;
-    IF (account.last_seq, account.balance)
-       IS DISTINCT FROM (COALESCE(newest.seq, 0), COALESCE(newest.balance_after, 0)) THEN
-        RAISE EXCEPTION 'Account %: balance % at seq % is not its newest transaction''s'
-                        ' (% at seq %)', account.id, account.balance, account.last_seq,
-                        newest.balance_after, newest.seq
-            USING ERRCODE = 'integrity_constraint_violation';
+    IF pg_trigger_depth() < 2 THEN
+        RAISE EXCEPTION '%', TG_ARGV[0] USING ERRCODE = 'integrity_constraint_violation';
     END IF;
     RETURN NULL;
 END;
 $$ LANGUAGE plpgsql;
-DROP TRIGGER IF EXISTS credits_account_balance_is_the_ledgers ON credits_creditaccount;
-CREATE CONSTRAINT TRIGGER credits_account_balance_is_the_ledgers
-    AFTER INSERT OR UPDATE OF balance, last_seq ON credits_creditaccount
-    DEFERRABLE INITIALLY DEFERRED
-    FOR EACH ROW EXECUTE FUNCTION credits_check_account_balance();
-DROP TRIGGER IF EXISTS credits_transaction_moves_its_account ON credits_credittransaction;
-CREATE CONSTRAINT TRIGGER credits_transaction_moves_its_account
-    AFTER INSERT ON credits_credittransaction
-    DEFERRABLE INITIALLY DEFERRED
-    FOR EACH ROW EXECUTE FUNCTION credits_check_account_balance();
+DROP TRIGGER IF EXISTS credits_lot_remaining_follows_usages ON credits_creditlot;
+CREATE TRIGGER credits_lot_remaining_follows_usages
+    BEFORE UPDATE OF remaining ON credits_creditlot
+    FOR EACH STATEMENT EXECUTE FUNCTION credits_refuse_derived_change(
+        'A lot''s remaining is its amount less what its usages took: write a usage');
+DROP TRIGGER IF EXISTS credits_account_follows_its_transactions ON credits_creditaccount;
+CREATE TRIGGER credits_account_follows_its_transactions
+    BEFORE UPDATE OF balance, last_seq, last_transaction_at ON credits_creditaccount
+    FOR EACH STATEMENT EXECUTE FUNCTION credits_refuse_derived_change(
+        'An account''s balance is its newest transaction''s balance_after: write a transaction');
 
--- At commit, what remains of a lot is its amount less what its usages took.
-CREATE OR REPLACE FUNCTION credits_check_lot_remaining() RETURNS trigger AS $$
-DECLARE
-    lot_id bigint;
-    lot credits_creditlot%ROWTYPE;
-    taken numeric;
+-- Usages written: each lot gives what they took (the CHECK remaining >= 0 refuses more).
+CREATE OR REPLACE FUNCTION credits_take_from_lots() RETURNS trigger AS $$
+BEGIN
+    UPDATE credits_creditlot l SET remaining = l.remaining - t.amount
+    FROM (SELECT lot_id, SUM(amount) AS amount FROM taken GROUP BY lot_id) t
+    WHERE l.id = t.lot_id;
+    RETURN NULL;
+END;
+$$ LANGUAGE plpgsql;
+DROP TRIGGER IF EXISTS credits_usages_take_from_lots ON credits_creditlotusage;
+CREATE TRIGGER credits_usages_take_from_lots
+    AFTER INSERT ON credits_creditlotusage REFERENCING NEW TABLE AS taken
+    FOR EACH STATEMENT EXECUTE FUNCTION credits_take_from_lots();
+
+-- A new lot holds all of its amount; a new account holds nothing yet.
+CREATE OR REPLACE FUNCTION credits_check_new_rows() RETURNS trigger AS $$
 BEGIN
     IF TG_TABLE_NAME = 'credits_creditlot' THEN
-        lot_id := NEW.id;
-    ELSE
-        lot_id := NEW.lot_id;
-    END IF;
-    SELECT * INTO lot FROM credits_creditlot l WHERE l.id = lot_id;
-    SELECT COALESCE(SUM(u.amount), 0) INTO taken FROM credits_creditlotusage u
-    WHERE u.lot_id = lot.id;
-    IF lot.remaining <> lot.amount - taken THEN
-        RAISE EXCEPTION 'Lot %: % remain, but its amount % less what its usages took is %',
-                        lot.id, lot.remaining, lot.amount, lot.amount - taken
+        IF EXISTS (SELECT FROM added WHERE remaining <> amount) THEN
+            RAISE EXCEPTION 'A new lot''s remaining is its amount'
+                USING ERRCODE = 'integrity_constraint_violation';
+        END IF;
+    ELSIF EXISTS (SELECT FROM added WHERE balance <> 0 OR last_seq <> 0) THEN
+        RAISE EXCEPTION 'A new account starts empty: its balance comes from transactions'
             USING ERRCODE = 'integrity_constraint_violation';
     END IF;
     RETURN NULL;
 END;
 $$ LANGUAGE plpgsql;
-DROP TRIGGER IF EXISTS credits_lot_remaining_is_its_usages ON credits_creditlot;
-CREATE CONSTRAINT TRIGGER credits_lot_remaining_is_its_usages
-    AFTER INSERT OR UPDATE OF remaining ON credits_creditlot
+DROP TRIGGER IF EXISTS credits_new_lots_are_full ON credits_creditlot;
+CREATE TRIGGER credits_new_lots_are_full
+    AFTER INSERT ON credits_creditlot REFERENCING NEW TABLE AS added
+    FOR EACH STATEMENT EXECUTE FUNCTION credits_check_new_rows();
+DROP TRIGGER IF EXISTS credits_new_accounts_are_empty ON credits_creditaccount;
+CREATE TRIGGER credits_new_accounts_are_empty
+    AFTER INSERT ON credits_creditaccount REFERENCING NEW TABLE AS added
+    FOR EACH STATEMENT EXECUTE FUNCTION credits_check_new_rows();
+
+-- Transactions written: each continues its account's chain (seq last_seq + 1, 2, ...;
+-- balance_after the previous one plus its amount), and the account moves on to the
+-- newest of them.
+CREATE OR REPLACE FUNCTION credits_accounts_follow_transactions() RETURNS trigger AS $$
+DECLARE
+    broken record;
+BEGIN
+    SELECT w.account_id, w.seq INTO broken
+    FROM (SELECT t.account_id, t.seq, t.balance_after,
+                 ROW_NUMBER() OVER chain AS n, SUM(t.amount) OVER chain AS moved
+          FROM written t WINDOW chain AS (PARTITION BY t.account_id ORDER BY t.seq)) w
+    JOIN credits_creditaccount a ON a.id = w.account_id
+    WHERE w.seq <> a.last_seq + w.n OR w.balance_after <> a.balance + w.moved
+    LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'Account %: transaction % does not continue its chain (seq and'
+                        ' balance_after)', broken.account_id, broken.seq
+            USING ERRCODE = 'integrity_constraint_violation';
+    END IF;
+    UPDATE credits_creditaccount a
+    SET balance = newest.balance_after, last_seq = newest.seq,
+        last_transaction_at = GREATEST(a.last_transaction_at, newest.latest)
+    FROM (SELECT DISTINCT ON (account_id) account_id, seq, balance_after,
+                 MAX(created_at) OVER (PARTITION BY account_id) AS latest
+          FROM written ORDER BY account_id, seq DESC) newest
+    WHERE a.id = newest.account_id;
+    RETURN NULL;
+END;
+$$ LANGUAGE plpgsql;
+DROP TRIGGER IF EXISTS credits_transactions_move_accounts ON credits_credittransaction;
+CREATE TRIGGER credits_transactions_move_accounts
+    AFTER INSERT ON credits_credittransaction REFERENCING NEW TABLE AS written
+    FOR EACH STATEMENT EXECUTE FUNCTION credits_accounts_follow_transactions();
+
+-- At commit (once the rows a change writes after its transaction are there): an addition
+-- has its lot of the same amount, a deduction or expiry has usages that add up to it.
+-- Checked once per transaction written, by the unique indexes on lot.allocation_id and
+-- (usage.transaction, lot): a cost that does not grow with history.
+CREATE OR REPLACE FUNCTION credits_check_transaction_rows() RETURNS trigger AS $$
+BEGIN
+    IF NEW.amount > 0 AND NOT EXISTS (
+        SELECT FROM credits_creditlot l WHERE l.allocation_id = NEW.id AND l.amount = NEW.amount
+    ) THEN
+        RAISE EXCEPTION 'Transaction %: an addition of % has no lot of that amount',
+                        NEW.id, NEW.amount USING ERRCODE = 'integrity_constraint_violation';
+    END IF;
+    IF NEW.amount < 0 AND -NEW.amount IS DISTINCT FROM (
+        SELECT SUM(u.amount) FROM credits_creditlotusage u WHERE u.transaction_id = NEW.id
+    ) THEN
+        RAISE EXCEPTION 'Transaction %: a deduction of % is not what its usages took',
+                        NEW.id, -NEW.amount USING ERRCODE = 'integrity_constraint_violation';
+    END IF;
+    RETURN NULL;
+END;
+$$ LANGUAGE plpgsql;
+DROP TRIGGER IF EXISTS credits_transaction_rows_agree ON credits_credittransaction;
+CREATE CONSTRAINT TRIGGER credits_transaction_rows_agree
+    AFTER INSERT ON credits_credittransaction
     DEFERRABLE INITIALLY DEFERRED
-    FOR EACH ROW EXECUTE FUNCTION credits_check_lot_remaining();
-DROP TRIGGER IF EXISTS credits_usage_takes_from_its_lot ON credits_creditlotusage;
-CREATE CONSTRAINT TRIGGER credits_usage_takes_from_its_lot
-    AFTER INSERT ON credits_creditlotusage
-    DEFERRABLE INITIALLY DEFERRED
-    FOR EACH ROW EXECUTE FUNCTION credits_check_lot_remaining();
+    FOR EACH ROW EXECUTE FUNCTION credits_check_transaction_rows();
+

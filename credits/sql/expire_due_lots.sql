@@ -2,8 +2,8 @@
 --
 -- Per account and expiration date: an `expiration` transaction (seq and balance_after
 -- continuing the account's chain, dated at the moment of expiry: the end of that day in
--- the space's zone, never before the account's newest transaction), a usage for each due
--- lot, the lots emptied and the accounts moved on. It reads only the open-lot index, so
+-- the space's zone, never before the account's newest transaction) and a usage for each
+-- due lot, which empties it. It reads only the open-lot index, so
 -- when nothing is due it costs one index probe per account.
 --
 -- Parameters (psycopg's named placeholders): accounts bigint[], today date (the space's
@@ -40,21 +40,15 @@ used AS (
     FROM written w
     JOIN per_day p ON p.account_id = w.account_id AND p.seq = w.seq
     JOIN due d ON d.account_id = p.account_id AND d.expires_on = p.expires_on
-),
-emptied AS (
-    UPDATE credits_creditlot SET remaining = 0 WHERE id = ANY(ARRAY(SELECT id FROM due))
 )
-UPDATE credits_creditaccount a
-SET balance = a.balance - t.total, last_seq = a.last_seq + t.days,
-    last_transaction_at = w.last_at
-FROM (SELECT account_id, SUM(total) AS total, COUNT(*) AS days, SUM(lots) AS lots
-      FROM per_day GROUP BY account_id) t,
-     (SELECT w.account_id, MAX(w.created_at) AS last_at, array_agg(w.id ORDER BY w.seq) AS ids,
-             array_agg(w.amount ORDER BY w.seq) AS amounts,
+-- The usages empty the lots, and the accounts move on with their new transactions
+-- (triggers in append_only.sql): what the accounts now hold is read off what was written.
+SELECT w.account_id, w.balances[cardinality(w.balances)], w.last_seq, w.last_at, t.lots,
+       w.ids, w.amounts, w.balances, w.days
+FROM (SELECT account_id, SUM(lots) AS lots FROM per_day GROUP BY account_id) t
+JOIN (SELECT w.account_id, MAX(w.seq) AS last_seq, MAX(w.created_at) AS last_at,
+             array_agg(w.id ORDER BY w.seq) AS ids, array_agg(w.amount ORDER BY w.seq) AS amounts,
              array_agg(w.balance_after ORDER BY w.seq) AS balances,
              array_agg(p.expires_on ORDER BY w.seq) AS days
       FROM written w JOIN per_day p ON p.account_id = w.account_id AND p.seq = w.seq
-      GROUP BY w.account_id) w
-WHERE a.id = t.account_id AND w.account_id = t.account_id AND a.id = ANY(%(accounts)s::bigint[])
-RETURNING a.id, a.balance, a.last_seq, a.last_transaction_at, t.lots,
-          w.ids, w.amounts, w.balances, w.days
+      GROUP BY w.account_id) w ON w.account_id = t.account_id

@@ -69,6 +69,7 @@ BEGIN
 
     seq := account.last_seq + 1;
     balance := account.balance + p_amount;
+    -- The account moves on with its new transaction (a trigger in append_only.sql).
     INSERT INTO credits_credittransaction
         (account_id, seq, kind, amount, balance_after, memo, actor_id, created_at, expires_on,
          idempotency_key)
@@ -93,7 +94,7 @@ BEGIN
             LIMIT 1;
             EXIT WHEN NOT FOUND;
             take := LEAST(lot.remaining, need);
-            UPDATE credits_creditlot l SET remaining = l.remaining - take WHERE l.id = lot.id;
+            -- The usage takes from the lot (a trigger in append_only.sql).
             INSERT INTO credits_creditlotusage (transaction_id, lot_id, amount)
             VALUES (transaction_id, lot.id, take);
             need := need - take;
@@ -103,11 +104,6 @@ BEGIN
             RAISE EXCEPTION 'Account %: lots hold % less than its balance', account.id, need;
         END IF;
     END IF;
-
-    UPDATE credits_creditaccount a
-    SET balance = credits_post_adjustment.balance, last_seq = credits_post_adjustment.seq,
-        last_transaction_at = credits_post_adjustment.created_at
-    WHERE a.id = account.id;
 
     -- One notification per recipient, through notifications' one writer (which also
     -- knows whose emails about this kind are turned off).

@@ -1,7 +1,7 @@
-"""The database refuses a TRUNCATE of the ledger, and at commit an account balance or a
-lot's remaining that the ledger's rows do not account for: whoever connects, the tests'
-superuser or the application's role (which owns no ledger table, so it cannot switch the
-triggers off either)."""
+"""The database refuses a TRUNCATE of the ledger, a plain UPDATE of what it derives (an
+account's balance, a lot's remaining), and a ledger row that does not continue its chain
+or lacks its lot or usages: whoever connects, the tests' superuser or the application's
+role (which owns no ledger table, so it cannot switch the triggers off either)."""
 
 import datetime as dt
 from contextlib import contextmanager, nullcontext
@@ -12,6 +12,7 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 
 from credits import selectors, services
 from credits.models import CreditAccount, CreditLot
+from customers.models import Company
 from tests.credits.ledger import assert_chain_intact, assert_lots_consistent
 from tests.factories import UserFactory
 
@@ -88,7 +89,7 @@ def test_no_truncate_of_a_ledger_table(ledger, role, table):
         ("UPDATE credits_creditlot SET remaining = amount", "less what its usages took"),
     ],
 )
-def test_a_balance_or_remaining_the_ledger_does_not_account_for_fails_the_commit(
+def test_a_balance_or_remaining_set_by_hand_is_refused(
     ledger, role, change, refusal
 ):
     with as_application_role() if role == "application" else nullcontext():
@@ -97,14 +98,54 @@ def test_a_balance_or_remaining_the_ledger_does_not_account_for_fails_the_commit
     unchanged(ledger)
 
 
-def test_a_transaction_row_written_past_its_account_fails_the_commit(ledger):
+@pytest.mark.parametrize(
+    "seq, kind, amount, balance_after, refusal",
+    [
+        (1, "admin_allocation", 1000, 1011, "transaction_account_seq"),  # seq taken
+        (5, "admin_allocation", 1000, 1011, "does not continue its chain"),  # a gap
+        (None, "admin_allocation", 1000, 5000, "does not continue its chain"),
+        (None, "admin_allocation", 1000, 1011, "has no lot of that amount"),
+        (None, "admin_charge", -5, 6, "not what its usages took"),
+    ],
+)
+def test_a_transaction_row_the_ledger_does_not_account_for_is_refused(
+    ledger, seq, kind, amount, balance_after, refusal
+):
+    """The row continues its account's chain, or the INSERT fails; an addition without its
+    lot or a deduction without its usages fails the commit."""
     account = CreditAccount.objects.get(user=ledger)
-    with as_application_role(), pytest.raises(IntegrityError, match="newest transaction"):
+    seq = seq or account.last_seq + 1
+    with as_application_role(), pytest.raises(IntegrityError, match=refusal):
         run(
             "INSERT INTO credits_credittransaction (account_id, seq, kind, amount,"
-            f" balance_after, memo, created_at) VALUES ({account.pk}, {account.last_seq + 1},"
-            " 'admin_allocation', 1000, 1011, '', now())"
+            f" balance_after, memo, created_at) VALUES ({account.pk}, {seq}, '{kind}',"
+            f" {amount}, {balance_after}, '', now())"
         )
+    unchanged(ledger)
+
+
+def test_a_lot_or_account_that_starts_other_than_empty_is_refused(ledger):
+    account = CreditAccount.objects.get(user=ledger)
+    newest = account.transactions.order_by("-seq").first()
+    with as_application_role(), pytest.raises(IntegrityError, match="remaining is its amount"):
+        run(
+            "INSERT INTO credits_creditlot (account_id, allocation_id, amount, remaining,"
+            f" created_at) VALUES ({account.pk}, {newest.pk}, 5, 4, now())"
+        )
+    with transaction.atomic(), connection.cursor() as cursor:  # a company without its account
+        cursor.execute("SET LOCAL session_replication_role = replica")
+        company = Company.objects.create(name="Opened by hand")
+    with as_application_role(), pytest.raises(IntegrityError, match="starts empty"):
+        run(
+            "INSERT INTO credits_creditaccount (company_id, balance, last_seq, created_at)"
+            f" VALUES ({company.pk}, 100, 0, now())"
+        )
+    unchanged(ledger)
+
+
+def test_an_account_is_never_deleted(ledger):
+    with as_application_role(), pytest.raises(IntegrityError, match="append-only: DELETE"):
+        run("DELETE FROM credits_creditaccount")
     unchanged(ledger)
 
 
