@@ -89,9 +89,7 @@ def test_no_truncate_of_a_ledger_table(ledger, role, table):
         ("UPDATE credits_creditlot SET remaining = amount", "less what its usages took"),
     ],
 )
-def test_a_balance_or_remaining_set_by_hand_is_refused(
-    ledger, role, change, refusal
-):
+def test_a_balance_or_remaining_set_by_hand_is_refused(ledger, role, change, refusal):
     with as_application_role() if role == "application" else nullcontext():
         with pytest.raises(IntegrityError, match=refusal):
             run(change)
