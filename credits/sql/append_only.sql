@@ -76,24 +76,24 @@ CREATE TRIGGER credits_lotusage_no_truncate
 -- does not grow with a lot's or an account's history.
 
 -- A plain UPDATE of a lot's remaining or an account's balance is refused: only these
--- triggers (pg_trigger_depth() > 1) set them.
+-- triggers set them (pg_trigger_depth() is 0 outside any trigger; the WHEN clause spares
+-- the triggers' own updates a function call).
 CREATE OR REPLACE FUNCTION credits_refuse_derived_change() RETURNS trigger AS $$
 BEGIN
-    IF pg_trigger_depth() < 2 THEN
-        RAISE EXCEPTION '%', TG_ARGV[0] USING ERRCODE = 'integrity_constraint_violation';
-    END IF;
-    RETURN NULL;
+    RAISE EXCEPTION '%', TG_ARGV[0] USING ERRCODE = 'integrity_constraint_violation';
 END;
 $$ LANGUAGE plpgsql;
 DROP TRIGGER IF EXISTS credits_lot_remaining_follows_usages ON credits_creditlot;
 CREATE TRIGGER credits_lot_remaining_follows_usages
     BEFORE UPDATE OF remaining ON credits_creditlot
-    FOR EACH STATEMENT EXECUTE FUNCTION credits_refuse_derived_change(
+    FOR EACH STATEMENT WHEN (pg_trigger_depth() = 0)
+    EXECUTE FUNCTION credits_refuse_derived_change(
         'A lot''s remaining is its amount less what its usages took: write a usage');
 DROP TRIGGER IF EXISTS credits_account_follows_its_transactions ON credits_creditaccount;
 CREATE TRIGGER credits_account_follows_its_transactions
     BEFORE UPDATE OF balance, last_seq, last_transaction_at ON credits_creditaccount
-    FOR EACH STATEMENT EXECUTE FUNCTION credits_refuse_derived_change(
+    FOR EACH STATEMENT WHEN (pg_trigger_depth() = 0)
+    EXECUTE FUNCTION credits_refuse_derived_change(
         'An account''s balance is its newest transaction''s balance_after: write a transaction');
 
 -- Usages written: each lot gives what they took (the CHECK remaining >= 0 refuses more).

@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
     operations = [
         sql_files.apply(
             "write_notifications.sql",
-            digest="63b1e24ab6ba",
+            digest="dc77edd1fe8a",
             reverse_sql="DROP FUNCTION IF EXISTS notifications_write;",
         )
     ]

@@ -19,6 +19,8 @@ CREATE OR REPLACE FUNCTION notifications_write(
     p_bodies text[], p_links varchar[], p_balances numeric[], p_references varchar[],
     OUT written bigint, OUT emails bigint[]
 ) AS $$
+BEGIN
+    -- PL/pgSQL, not SQL: its plan is kept per connection instead of made on every call.
     WITH told AS (
         SELECT r.*, CASE
             WHEN p_kind IN ('credits_added', 'credits_deducted')
@@ -30,7 +32,7 @@ CREATE OR REPLACE FUNCTION notifications_write(
              AS r(recipient_id, subject, body, link, balance_after, reference)
         LEFT JOIN notifications_notificationpreferences p ON p.user_id = r.recipient_id
     ),
-    written AS (
+    inserted AS (
         INSERT INTO notifications_notification
             (recipient_id, kind, subject, body, link, balance_after, reference, created_at,
              email_status, email_attempts, email_error)
@@ -43,5 +45,7 @@ CREATE OR REPLACE FUNCTION notifications_write(
     )
     SELECT count(*),
            COALESCE(array_agg(id ORDER BY id) FILTER (WHERE email_status = 'pending'), '{}')
-    FROM written;
-$$ LANGUAGE sql;
+    INTO written, emails
+    FROM inserted;
+END;
+$$ LANGUAGE plpgsql;
