@@ -20,7 +20,7 @@ class Migration(migrations.Migration):
         ),
         ledger_sql.apply(
             "append_only.sql",
-            digest="5f5c20a779bc",
+            digest="0bfc4eb2119c",
             reverse_sql="DROP FUNCTION IF EXISTS credits_refuse_change CASCADE;"
             " DROP FUNCTION IF EXISTS credits_lot_only_remaining_changes CASCADE;"
             " DROP FUNCTION IF EXISTS credits_check_account_balance CASCADE;"

@@ -134,32 +134,30 @@ CREATE TRIGGER credits_new_accounts_are_empty
     AFTER INSERT ON credits_creditaccount REFERENCING NEW TABLE AS added
     FOR EACH STATEMENT EXECUTE FUNCTION credits_check_new_rows();
 
--- Transactions written: each continues its account's chain (seq last_seq + 1, 2, ...;
--- balance_after the previous one plus its amount), and the account moves on to the
--- newest of them.
+-- Transactions written: together they continue their account's chain (seq last_seq + 1,
+-- 2, ... without a gap, the newest balance_after the old balance plus their amounts), and
+-- the account moves on to the newest of them, in one statement.
 CREATE OR REPLACE FUNCTION credits_accounts_follow_transactions() RETURNS trigger AS $$
 DECLARE
-    broken record;
+    accounts integer;
+    moved integer;
 BEGIN
-    SELECT w.account_id, w.seq INTO broken
-    FROM (SELECT t.account_id, t.seq, t.balance_after,
-                 ROW_NUMBER() OVER chain AS n, SUM(t.amount) OVER chain AS moved
-          FROM written t WINDOW chain AS (PARTITION BY t.account_id ORDER BY t.seq)) w
-    JOIN credits_creditaccount a ON a.id = w.account_id
-    WHERE w.seq <> a.last_seq + w.n OR w.balance_after <> a.balance + w.moved
-    LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION 'Account %: transaction % does not continue its chain (seq and'
-                        ' balance_after)', broken.account_id, broken.seq
+    UPDATE credits_creditaccount a
+    SET balance = w.newest_balance, last_seq = w.last_seq,
+        last_transaction_at = GREATEST(a.last_transaction_at, w.latest)
+    FROM (SELECT account_id, COUNT(*) AS rows, MIN(seq) AS first_seq, MAX(seq) AS last_seq,
+                 SUM(amount) AS amount, MAX(created_at) AS latest,
+                 (array_agg(balance_after ORDER BY seq DESC))[1] AS newest_balance
+          FROM written GROUP BY account_id) w
+    WHERE a.id = w.account_id AND w.first_seq = a.last_seq + 1
+      AND w.last_seq = a.last_seq + w.rows AND w.newest_balance = a.balance + w.amount;
+    GET DIAGNOSTICS moved = ROW_COUNT;
+    SELECT COUNT(DISTINCT account_id) INTO accounts FROM written;
+    IF moved <> accounts THEN
+        RAISE EXCEPTION 'A transaction written does not continue its account''s chain'
+                        ' (seq and balance_after)'
             USING ERRCODE = 'integrity_constraint_violation';
     END IF;
-    UPDATE credits_creditaccount a
-    SET balance = newest.balance_after, last_seq = newest.seq,
-        last_transaction_at = GREATEST(a.last_transaction_at, newest.latest)
-    FROM (SELECT DISTINCT ON (account_id) account_id, seq, balance_after,
-                 MAX(created_at) OVER (PARTITION BY account_id) AS latest
-          FROM written ORDER BY account_id, seq DESC) newest
-    WHERE a.id = newest.account_id;
     RETURN NULL;
 END;
 $$ LANGUAGE plpgsql;

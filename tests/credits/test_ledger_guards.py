@@ -100,8 +100,8 @@ def test_a_balance_or_remaining_set_by_hand_is_refused(ledger, role, change, ref
     "seq, kind, amount, balance_after, refusal",
     [
         (1, "admin_allocation", 1000, 1011, "transaction_account_seq"),  # seq taken
-        (5, "admin_allocation", 1000, 1011, "does not continue its chain"),  # a gap
-        (None, "admin_allocation", 1000, 5000, "does not continue its chain"),
+        (5, "admin_allocation", 1000, 1011, "does not continue its account's chain"),  # a gap
+        (None, "admin_allocation", 1000, 5000, "does not continue its account's chain"),
         (None, "admin_allocation", 1000, 1011, "has no lot of that amount"),
         (None, "admin_charge", -5, 6, "not what its usages took"),
     ],
