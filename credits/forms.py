@@ -8,7 +8,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from spacecredits.formats import format_date
 from spacecredits.params import whole_number
 
-from .models import TransactionKind
+from .models import RECORDED_KINDS
 from .services import ASCII_DIGITS_ONLY
 
 # The dates a filter takes: a range that fits every calculation on it (the day after
@@ -56,7 +56,8 @@ class TransactionFilterForm(forms.Form):
     kind = forms.ChoiceField(
         label="Type",
         required=False,
-        choices=[("", "All types")] + list(TransactionKind.choices),
+        # A kind not offered (a reserved one included) is an invalid filter value.
+        choices=[("", "All types")] + [(kind.value, kind.label) for kind in RECORDED_KINDS],
     )
     date_from = FilterDateField(
         label="From", required=False, widget=forms.DateInput(attrs={"type": "date"})
