@@ -140,7 +140,6 @@ class AdjustBalanceForm(forms.Form):
     expires_on = forms.DateField(
         label="Expiration date",
         required=False,
-        help_text="Leave empty for credits that never expire.",
         widget=forms.DateInput(attrs={"type": "date"}),
     )
     amount = AmountField(
@@ -166,10 +165,13 @@ class AdjustBalanceForm(forms.Form):
         return uuid.uuid4().hex
 
     @classmethod
-    def blank(cls, **kwargs):
-        """A new form with its one-time key: submitting it twice records one adjustment."""
+    def blank(cls, *, expiry="never", **kwargs):
+        """A new form with its one-time key: submitting it twice records one adjustment.
+
+        The dialog starts at "Never"; the Django admin page passes expiry="" (its radios
+        unchecked, so that a date alone means that date)."""
         return cls(
-            initial={"kind": "add", "idempotency_key": cls.new_key()},
+            initial={"kind": "add", "expiry": expiry, "idempotency_key": cls.new_key()},
             **kwargs,
         )
 
