@@ -106,7 +106,7 @@ class AdjustBalanceAdminMixin:
                     return redirect(change_url)
             status = 422
         else:
-            form = AdjustBalanceForm.blank()
+            form = AdjustBalanceForm.blank(expiry="")
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,

@@ -8,7 +8,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from spacecredits.formats import format_date
 from spacecredits.params import whole_number
 
-from .models import TransactionKind
+from .models import RECORDED_KINDS
 from .services import ASCII_DIGITS_ONLY
 
 # The dates a filter takes: a range that fits every calculation on it (the day after
@@ -56,7 +56,8 @@ class TransactionFilterForm(forms.Form):
     kind = forms.ChoiceField(
         label="Type",
         required=False,
-        choices=[("", "All types")] + list(TransactionKind.choices),
+        # A kind not offered (a reserved one included) is an invalid filter value.
+        choices=[("", "All types")] + [(kind.value, kind.label) for kind in RECORDED_KINDS],
     )
     date_from = FilterDateField(
         label="From", required=False, widget=forms.DateInput(attrs={"type": "date"})
@@ -139,7 +140,6 @@ class AdjustBalanceForm(forms.Form):
     expires_on = forms.DateField(
         label="Expiration date",
         required=False,
-        help_text="Leave empty for credits that never expire.",
         widget=forms.DateInput(attrs={"type": "date"}),
     )
     amount = AmountField(
@@ -165,10 +165,13 @@ class AdjustBalanceForm(forms.Form):
         return uuid.uuid4().hex
 
     @classmethod
-    def blank(cls, **kwargs):
-        """A new form with its one-time key: submitting it twice records one adjustment."""
+    def blank(cls, *, expiry="never", **kwargs):
+        """A new form with its one-time key: submitting it twice records one adjustment.
+
+        The dialog starts at "Never"; the Django admin page passes expiry="" (its radios
+        unchecked, so that a date alone means that date)."""
         return cls(
-            initial={"kind": "add", "idempotency_key": cls.new_key()},
+            initial={"kind": "add", "expiry": expiry, "idempotency_key": cls.new_key()},
             **kwargs,
         )
 

@@ -26,6 +26,17 @@ class TransactionKind(models.TextChoices):
     REFUND = "refund", "Refund"
 
 
+# The kinds something in the app records today, and so the kinds the transactions pages
+# offer as filters: a kind joins this list when a code path records it (the reserved kinds
+# above are accepted by services.grant_credits and charge_credits, but nothing calls them
+# with those kinds yet).
+RECORDED_KINDS = (
+    TransactionKind.ADMIN_ALLOCATION,
+    TransactionKind.ADMIN_CHARGE,
+    TransactionKind.EXPIRATION,
+)
+
+
 # Kinds that add credits (positive amount, create a lot) and kinds that take them away.
 CREDIT_KINDS = frozenset(
     {

@@ -1,3 +1,4 @@
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
@@ -9,10 +10,18 @@ from spacecredits.params import get_page
 
 from . import selectors
 from .decorators import staff_required
+from .forms import LoginForm
 from .models import User
 
 CUSTOMERS_PER_PAGE = 25
 RECENT_TRANSACTIONS = 5
+
+
+login = auth_views.LoginView.as_view(
+    template_name="customers/login.html",
+    authentication_form=LoginForm,
+    redirect_authenticated_user=True,
+)
 
 
 @login_required

@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "django.forms",  # its widget templates, for FORM_RENDERER below
     "spacecredits",  # for its management command, grant_app_role
     "django_htmx",
     "template_partials",
@@ -68,6 +69,8 @@ MIDDLEWARE = [
 
 ROOT_URLCONF = "spacecredits.urls"
 WSGI_APPLICATION = "spacecredits.wsgi.application"
+# Every form renders its fields through templates/forms/field.html (spacecredits/forms.py).
+FORM_RENDERER = "spacecredits.forms.FormRenderer"
 
 TEMPLATES = [
     {

@@ -9,13 +9,7 @@ from spacecredits.views import healthz
 
 urlpatterns = [
     path("", customer_views.home, name="home"),
-    path(
-        "login/",
-        auth_views.LoginView.as_view(
-            template_name="customers/login.html", redirect_authenticated_user=True
-        ),
-        name="login",
-    ),
+    path("login/", customer_views.login, name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     # The admin's own password change asks for the old password as well: it is the member
     # one, whose check counts towards the login lockout.

@@ -147,3 +147,14 @@ def test_a_huge_customer_id_in_the_path_is_not_found(client, maria):
     client.force_login(maria)
     assert client.get(f"/membership/users/{huge}/transactions/").status_code == 404
     assert client.get(f"/membership/companies/{huge}/transactions.csv").status_code == 404
+
+
+@pytest.mark.parametrize("kind", ["booking", "refund", "subscription_allocation"])
+def test_a_reserved_kind_is_not_offered_and_is_an_odd_value_like_any_other(client, views, kind):
+    list_url, csv_url = views
+    response = client.get(list_url, {"kind": kind})
+    assert response.status_code == 200
+    errors, shown = _shown_errors(response, "kind")
+    assert errors and shown == errors
+    assert f'value="{kind}"' not in response.content.decode()  # not an option of "Type"
+    assert client.get(csv_url, {"kind": kind}).status_code == 400
