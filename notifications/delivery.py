@@ -18,7 +18,8 @@ why, and what each failure costs.
   failed, which staff can "send again" (`retry_failed`).
 - A crash anywhere (the web process after commit, the worker mid-task, the broker emptied,
   the relay itself) leaves the row pending with a lease that runs out: the relay's next
-  poll after that claims it again. Nothing waits longer than LEASE + POLL_SECONDS.
+  poll after that claims it again. Nothing waits longer than LEASE + POLL_SECONDS after
+  the crash is over; a delivery the broker refused (it is away) is due again in REPUBLISH.
 
 A channel is a sender function and the row it reads (`Channel`, `register`): attempts,
 backoff, lease, failure and "send again" are this module's, the same for all of them.
@@ -45,6 +46,8 @@ logger = logging.getLogger(__name__)
 WAKE_CHANNEL = "notifications"
 # How long a claimed delivery is left to its task before the relay hands it out again.
 LEASE = dt.timedelta(seconds=30)
+# A delivery the relay could not hand to the broker (it is away) is due again after this.
+REPUBLISH = dt.timedelta(seconds=3)
 # The relay claims at most this many rows of a channel per statement.
 BATCH = 500
 # The relay looks for due rows at least this often, notified or not.
@@ -147,14 +150,19 @@ def relay_due() -> int:
     handed = 0
     for ch in channels():
         while ids := claim(ch):
-            _enqueue(ch, ids)
+            published = []
+            try:
+                _enqueue(ch, ids, published)
+            except Exception:
+                _release(ch, [pk for pk in ids if pk not in set(published)])
+                raise
             handed += len(ids)
             if len(ids) < BATCH:
                 break
     return handed
 
 
-def _enqueue(ch: Channel, ids: list[int]) -> None:
+def _enqueue(ch: Channel, ids: list[int], published: list[int]) -> None:
     from spacecredits.celery import app
 
     from .tasks import deliver
@@ -162,11 +170,22 @@ def _enqueue(ch: Channel, ids: list[int]) -> None:
     if app.conf.task_always_eager:
         for pk in ids:
             deliver.apply((ch.name, pk))
+            published.append(pk)
         return
     # One connection for the batch; no publish retries (the lease is the retry).
     with app.producer_or_acquire() as producer:
         for pk in ids:
             deliver.apply_async((ch.name, pk), producer=producer, retry=False)
+            published.append(pk)
+
+
+def _release(ch: Channel, ids: list[int]) -> None:
+    """What could not be handed to the broker is due again after REPUBLISH, not after the
+    whole lease: the relay tries again soon, and the broker's return costs seconds."""
+    if ids:
+        ch.model.objects.filter(pk__in=ids, **{ch.status: Status.PENDING}).update(
+            **{ch.next_attempt_at: timezone.now() + REPUBLISH}
+        )
 
 
 def wake() -> None:
