@@ -39,6 +39,19 @@ def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
+def _configure_broker(url: str) -> None:
+    """Point this process's Celery at `url` ("": none, tasks in-process)."""
+    from django.conf import settings
+
+    from spacecredits.celery import app
+
+    os.environ["CELERY_BROKER_URL"] = settings.CELERY_BROKER_URL = url
+    app.conf.broker_url = url or None
+    app.conf.task_always_eager = not url
+    app._pool = None
+    app.amqp._producer_pool = None
+
+
 def main() -> None:
     server_url = os.environ.get("DATABASE_URL", "")
     if not server_url.startswith(("postgres://", "postgresql://")):
@@ -47,7 +60,7 @@ def main() -> None:
     _recreate(server_url, BENCH_DATABASE, PGBENCH_DATABASE)
     bench_url = _database_url(server_url, BENCH_DATABASE)
     os.environ["DATABASE_URL"] = bench_url
-    os.environ.pop("CELERY_BROKER_URL", None)  # tasks run in-process: no broker is timed
+    os.environ.pop("CELERY_BROKER_URL", None)  # until the write benchmarks: bench/delivery.py
     # As in production: DEBUG off (no query log) and a throwaway key.
     os.environ["DEBUG"] = "0"
     os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-not-for-production-0123456789")
@@ -62,14 +75,9 @@ def main() -> None:
 
     from credits import selectors, services
     from customers.models import User
-    from notifications import services as notifications
+    from notifications.models import Notification
 
-    from . import config, fixtures, pages, reads, report, sweep, writes
-
-    # Notifications are written in the ledger's transactions, as always; handing their
-    # emails to Celery after commit is left out: in production a worker sends them, and
-    # with no broker here the eager task would send each email inside the client.
-    notifications._queue_emails = lambda notification_ids: None
+    from . import config, delivery, fixtures, pages, reads, report, sweep, writes
 
     try:
         log(f"Database {BENCH_DATABASE}: migrating")
@@ -100,6 +108,11 @@ def main() -> None:
             os.path.join(tempfile.gettempdir(), f"{BENCH_DATABASE}_adjustment.sql"),
             config.DEDUCT_SHARE,
         )
+        # The writes run as in production: a broker configured (no call to it in the
+        # request), the relay and a worker sending every email.
+        services_block = delivery.broker_relay_and_worker(bench_url, Path(tempfile.gettempdir()))
+        broker_url = services_block.__enter__()
+        _configure_broker(broker_url)
         for name, user_ids, scale, rows in (
             ("spread", spread_ids, 10, results.spread),
             ("hot", hot_ids, 1, results.hot),
@@ -114,13 +127,20 @@ def main() -> None:
                 # At the target's client count the ledger and TPC-B take turns, several
                 # times: the machine's speed drifts, and each keeps its median run.
                 rounds = config.TARGET_ROUNDS if clients == config.TARGET_CLIENTS else 1
-                turns = [
-                    (
-                        writes.run_ledger(user_ids, clients, config.SECONDS),
-                        writes.pgbench_run(server_url, PGBENCH_DATABASE, clients, config.SECONDS),
+                turns = []
+                for _ in range(rounds):
+                    last_pk = Notification.objects.order_by("-pk").values_list("pk", flat=True)
+                    last_pk = last_pk.first() or 0
+                    ledger = writes.run_ledger(user_ids, clients, config.SECONDS)
+                    ledger.delivery = delivery.latency(last_pk)
+                    turns.append(
+                        (
+                            ledger,
+                            writes.pgbench_run(
+                                server_url, PGBENCH_DATABASE, clients, config.SECONDS
+                            ),
+                        )
                     )
-                    for _ in range(rounds)
-                ]
                 ledger = writes.median([ledger for ledger, _ in turns], key="per_second")
                 baseline = writes.median([baseline for _, baseline in turns], key="tps")
                 if rounds > 1:
@@ -141,8 +161,16 @@ def main() -> None:
                     f"pgbench {sql.tps:7.0f} tps, TPC-B {baseline.tps:7.0f} tps, "
                     f"errors {len(ledger.errors)}"
                 )
+                d = ledger.delivery
+                log(
+                    f"  {clients:>2} clients: delivery commit to email sent p50 {d.p50_ms:.0f} ms,"
+                    f" p95 {d.p95_ms:.0f} ms ({d.emails} emails, {d.missing} not sent in 60 s)"
+                )
         os.remove(script)
         _drop(server_url, PGBENCH_DATABASE)
+        # The relay and worker stop; the broker stays configured (and away): the sweep
+        # and the pages below make no call to it, and their emails stay pending.
+        services_block.__exit__(None, None, None)
 
         log("Fixtures: a customer with 1,000,000 transactions and one with 10")
         big_id = fixtures.load_long_history(

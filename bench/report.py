@@ -181,6 +181,13 @@ def _ms(value) -> str:
     return "n/a" if value is None else f"{value:.2f}"
 
 
+def _delivery(latency) -> str:
+    if latency is None:
+        return "–"
+    missing = f" ({latency.missing} not sent)" if latency.missing else ""
+    return f"{latency.p50_ms:.0f} / {latency.p95_ms:.0f}{missing}"
+
+
 def _write_rows(measured):
     return [
         (
@@ -201,6 +208,7 @@ def _write_rows(measured):
             f"{_ms(baseline.cpu_ms_per_op(baseline.server_cpu))}",
             f"{ledger.per_second / baseline.tps:.2f}",
             f"{sql.tps / baseline.tps:.2f}",
+            _delivery(ledger.delivery),
         )
         for ledger, baseline, sql in measured
     ]
@@ -225,6 +233,7 @@ def write(results: Results, docs: Path) -> str:
         "TPC-B CPU ms/tx (pgbench + server)",
         "adj/s ÷ TPC-B",
         "ledger SQL ÷ TPC-B",
+        "email p50 / p95 ms (commit to sent)",
     ]
     errors = [error for ledger, *_ in results.spread + results.hot for error in ledger.errors]
     plans = []
@@ -260,8 +269,11 @@ against the same server. At {config.TARGET_CLIENTS} clients the two took turns
 send PostgreSQL, one call of the `credits_post_adjustment` function each with its
 notification (bench/ledger_adjustment.sql), run by pgbench's C client against the bench
 database, to separate what the ledger costs PostgreSQL from what the Python client costs.
-Emails are not handed to a broker during the bench. "declined" counts
-`InsufficientCredits` (a correct refusal, not an error). CPU per adjustment: client
+Emails go out as in production: a broker (Redis) configured, the relay
+(`relay_deliveries`) and a Celery worker (2 processes, the database email sink) running on
+the same machine; "email p50 / p95": from each adjustment's commit to its email sent.
+"declined" counts `InsufficientCredits` (a correct refusal, not an error). CPU per
+adjustment: client
 processes' CPU time, and PostgreSQL backends' CPU time (read from the postmaster's
 reaped-children counters, so other backends that exit meanwhile count too). Why the
 ratios are what they are: [docs/performance.md](performance.md).

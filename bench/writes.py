@@ -31,6 +31,7 @@ class WriteResult:
     latencies: list[float] = field(default_factory=list)
     client_cpu: float = 0.0  # seconds of CPU the client processes used
     server_cpu: float | None = None  # seconds of CPU PostgreSQL's backends used
+    delivery: object = None  # bench.delivery.Latency: commit to email sent
 
     def cpu_ms_per_op(self, cpu):
         return None if cpu is None or not self.done else cpu / self.done * 1000

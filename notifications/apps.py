@@ -4,3 +4,8 @@ from django.apps import AppConfig
 class NotificationsConfig(AppConfig):
     name = "notifications"
     verbose_name = "Notifications"
+
+    def ready(self):
+        # Registers the email channel of notifications.delivery, in every process (web,
+        # worker, relay) before any delivery runs.
+        from . import services  # noqa: F401

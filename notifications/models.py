@@ -54,6 +54,10 @@ class Notification(models.Model):
     email_attempts = models.PositiveSmallIntegerField(default=0)
     email_error = models.TextField(blank=True, help_text="The last delivery error.")
     emailed_at = models.DateTimeField(null=True, blank=True)
+    # When the relay next hands the email to Celery (notifications/delivery.py): the
+    # creation time, then a lease's end while a delivery runs, then the backoff's after a
+    # failed try; empty once it is sent, failed or off.
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -72,10 +76,11 @@ class Notification(models.Model):
             models.Index(
                 fields=["recipient"], condition=Q(read_at__isnull=True), name="notification_unread"
             ),
+            # The relay's question, every few seconds: which pending emails are due?
             models.Index(
-                fields=["created_at"],
+                fields=["next_attempt_at"],
                 condition=Q(email_status="pending"),
-                name="notification_email_pending",
+                name="notification_email_due",
             ),
             # The reminder job asks which lots already have their reminder; only reminders
             # are in this index, so adjustments and the sweep do not maintain it.

@@ -190,7 +190,7 @@ SERVER_EMAIL = os.environ.get("SERVER_EMAIL", DEFAULT_FROM_EMAIL)
 # Absolute links in emails.
 SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 
-# Celery. Without a broker, tasks run in-process (they are queued after commit anyway).
+# Celery. Without a broker, tasks run in-process (the relay's code runs them after commit).
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
 CELERY_TASK_EAGER_PROPAGATES = True
@@ -245,17 +245,15 @@ AXES_SENSITIVE_PARAMETERS = [
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-# Redis hands an unacknowledged task to another worker after this many seconds. Retry
-# countdowns (at most 300 s, notifications.services.RETRY_MAX_SECONDS) stay far below it.
+# Redis hands an unacknowledged task to another worker after this many seconds. Delivery
+# tasks do not wait on it: the relay hands a delivery out again when its 30 s lease ends.
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "3600"))
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# No resend sweep: the relay (python manage.py relay_deliveries) polls for due deliveries
+# every few seconds (notifications/delivery.py).
 CELERY_BEAT_SCHEDULE |= {
-    "resend-pending-notification-emails": {
-        "task": "notifications.tasks.resend_pending_emails",
-        "schedule": timedelta(minutes=5),
-    },
     "send-expiry-reminders": {
         "task": "credits.tasks.send_expiry_reminders",
         "schedule": timedelta(hours=1),
@@ -268,5 +266,6 @@ DATABASE_PREPARED_STATEMENTS = env_bool("DATABASE_PREPARED_STATEMENTS", True)
 # How many batches of the expiry sweep run at once on PostgreSQL, each on its own
 # database connection (credits.services.expire_due_credits); 1 runs them one by one.
 CREDITS_SWEEP_CONNECTIONS = int(os.environ.get("CREDITS_SWEEP_CONNECTIONS", "2"))
-# The first retry's countdown in seconds (doubling each time); tests shorten it.
+# The first retry's delay in seconds (doubling each time, notifications/delivery.py); tests
+# shorten it.
 NOTIFICATION_RETRY_BASE_SECONDS = float(os.environ.get("NOTIFICATION_RETRY_BASE_SECONDS", "10"))

@@ -9,6 +9,12 @@
 -- as 'transaction:42' or 'expiring-lot:7') is told to a recipient once: a second row for
 -- the same recipient and reference is not written. Subjects are cut to 200 characters.
 --
+-- A pending email is due at once (next_attempt_at = p_created_at: the caller's clock, not
+-- the database's), and pg_notify('notifications') wakes the relay when the transaction
+-- commits (a rolled back one notifies nobody; several notifies in one transaction are one).
+-- The relay (notifications/delivery.py) hands due rows to Celery; the request never talks
+-- to the broker.
+--
 -- Answers how many rows it wrote, and the ids of those whose email waits, in id order.
 --
 -- This file is the function: change it here and add a migration that applies it again
@@ -35,10 +41,11 @@ BEGIN
     inserted AS (
         INSERT INTO notifications_notification
             (recipient_id, kind, subject, body, link, balance_after, reference, created_at,
-             email_status, email_attempts, email_error)
+             email_status, email_attempts, email_error, next_attempt_at)
         SELECT recipient_id, p_kind, left(subject, 200), body, link, balance_after,
                reference, p_created_at,
-               CASE WHEN email_wanted THEN 'pending' ELSE 'off' END, 0, ''
+               CASE WHEN email_wanted THEN 'pending' ELSE 'off' END, 0, '',
+               CASE WHEN email_wanted THEN p_created_at END
         FROM told
         ON CONFLICT (recipient_id, reference) WHERE reference > '' DO NOTHING
         RETURNING id, email_status
@@ -47,5 +54,8 @@ BEGIN
            COALESCE(array_agg(id ORDER BY id) FILTER (WHERE email_status = 'pending'), '{}')
     INTO written, emails
     FROM inserted;
+    IF cardinality(emails) > 0 THEN
+        PERFORM pg_notify('notifications', '');
+    END IF;
 END;
 $$ LANGUAGE plpgsql;

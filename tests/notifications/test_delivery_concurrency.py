@@ -9,7 +9,7 @@ from django.core.mail.backends import locmem
 from django.db import connection
 
 from credits import services as credits
-from notifications import services
+from notifications import delivery, services
 from notifications.models import EmailStatus, Notification
 from tests.factories import UserFactory
 
@@ -33,7 +33,7 @@ def slow_mail_server(settings, monkeypatch):
     settings.EMAIL_BACKEND = f"{__name__}.SlowBackend"
     SlowBackend.answering.clear()
     SlowBackend.answer.clear()
-    monkeypatch.setattr(services, "_queue_emails", lambda ids: None)  # the test delivers
+    monkeypatch.setattr(delivery, "relay_after_commit", lambda: None)  # the test delivers
     yield
     SlowBackend.answer.set()
 

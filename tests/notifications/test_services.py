@@ -6,6 +6,7 @@ from django.db import transaction
 
 from credits import notices, services
 from credits.exceptions import InsufficientCredits
+from notifications import delivery
 from notifications import services as notifications
 from notifications.models import EmailStatus, Notification, NotificationKind
 from tests.factories import CompanyFactory, MembershipFactory, UserFactory
@@ -148,17 +149,54 @@ def test_failed_sends_retry_then_end_failed_with_the_error_kept(unreachable_smtp
     assert "ConnectionRefusedError" in notification.email_error
 
 
-def test_the_sweep_resends_only_what_is_pending_for_long(clock, mailoutbox):
+def test_a_written_email_is_due_at_once_and_the_relays_poll_sends_what_is_due(clock, mailoutbox):
+    """The relay's periodic look (delivery.relay_due, every few seconds) is the sweep: it
+    sends what is due, leaves a leased row alone until its lease ends, then sends it."""
+    member = UserFactory()
+    services.add_credits(member, 5)  # Not after commit here (a test transaction): pending.
+    services.add_credits(member, 6)
+    five, six = Notification.objects.order_by("pk")
+    assert five.email_status == EmailStatus.PENDING and five.next_attempt_at == clock.now
+    # A relay claimed `six` (its lease runs) and then crashed.
+    assert delivery.claim(notifications.EMAIL, limit=1) == [five.pk]
+    Notification.objects.filter(pk=five.pk).update(next_attempt_at=clock.now)
+    Notification.objects.filter(pk=six.pk).update(next_attempt_at=clock.now + delivery.LEASE)
+
+    assert delivery.relay_due() == 1
+    assert [m.subject for m in mailoutbox] == ["5 credits added to your balance"]
+    five.refresh_from_db()
+    assert five.email_status == EmailStatus.SENT and five.next_attempt_at is None
+    assert delivery.relay_due() == 0
+    clock.advance(seconds=delivery.LEASE.total_seconds())
+    assert delivery.relay_due() == 1
+    assert len(mailoutbox) == 2
+    assert delivery.relay_due() == 0
+
+
+def test_a_failed_attempt_is_due_again_after_the_backoff_and_send_again_is_due_now(
+    clock, unreachable_smtp, settings
+):
+    settings.NOTIFICATION_RETRY_BASE_SECONDS = 10
     member = UserFactory()
     services.add_credits(member, 5)
-    services.add_credits(member, 6)
-    Notification.objects.filter(body__startswith="6").update(email_status=EmailStatus.SENT)
+    notification = Notification.objects.get()
+    for attempt, wait in enumerate([10, 20, 40, 80, 160], start=1):
+        assert delivery.relay_due() == 1
+        notification.refresh_from_db()
+        assert notification.email_attempts == attempt
+        assert notification.next_attempt_at == clock.now + dt.timedelta(seconds=wait)
+        clock.advance(seconds=wait - 1)
+        assert delivery.relay_due() == 0
+        clock.advance(seconds=1)
+    assert delivery.relay_due() == 1
+    notification.refresh_from_db()
+    assert notification.email_status == EmailStatus.FAILED
+    assert notification.next_attempt_at is None
 
-    assert notifications.resend_pending_emails() == 0  # Too fresh: its task may be running.
-    clock.advance(minutes=16)
-    assert notifications.resend_pending_emails() == 1
-    assert [m.subject for m in mailoutbox] == ["5 credits added to your balance"]
-    assert notifications.resend_pending_emails() == 0
+    assert notifications.retry_failed_emails([notification.pk]) == 1
+    notification.refresh_from_db()
+    assert (notification.email_status, notification.email_attempts) == (EmailStatus.PENDING, 0)
+    assert notification.next_attempt_at == clock.now
 
 
 def test_expiry_reminder_once_per_lot_seven_days_before(
@@ -170,6 +208,8 @@ def test_expiry_reminder_once_per_lot_seven_days_before(
     services.add_credits(member, 7)  # Never expires: never reminded.
     services.add_credits(member, 4, expires_on=dt.date(2026, 6, 19))
     services.deduct_credits(member, 4)  # Takes the 19 Jun lot: nothing left to remind of.
+    # Their emails stay out of the count (the relay would send every due one).
+    Notification.objects.update(email_status=EmailStatus.SENT, next_attempt_at=None)
 
     def reminders():
         return Notification.objects.filter(kind=NotificationKind.CREDITS_EXPIRING)
@@ -241,8 +281,5 @@ def test_every_beat_entry_names_a_registered_task():
 
     app.loader.import_default_modules()
     names = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
-    assert {
-        "notifications.tasks.resend_pending_emails",
-        "credits.tasks.send_expiry_reminders",
-    } <= names
+    assert {"credits.tasks.expire_due_credits", "credits.tasks.send_expiry_reminders"} <= names
     assert names <= set(app.tasks)

@@ -1,0 +1,367 @@
+"""One delivery mechanism for everything the app sends: emails now, webhooks next.
+
+A delivery is a row that says what to send and where it stands: a status (pending, sent,
+failed, off), the attempts made, the last error, when it was sent, and `next_attempt_at`,
+when it is next due. Rows are written in the transaction of the change they report (the
+outbox); the request that writes them never talks to the broker. docs/delivery.md says
+why, and what each failure costs.
+
+- The writer marks a pending row due at once and runs `pg_notify('notifications')`, which
+  PostgreSQL delivers at commit.
+- The relay (`python manage.py relay_deliveries`, `run` below) LISTENs. On each notify,
+  and every few seconds whatever happens, it claims due rows in batches (`FOR UPDATE SKIP
+  LOCKED`, so two relays never claim one row), moves each one's `next_attempt_at` a lease
+  ahead (LEASE) and hands one Celery task per row to the broker.
+- The task (`deliver`) holds an advisory lock on the row, checks it is still pending, sends
+  it through its channel's sender and records the outcome: sent; or a failed attempt, due
+  again after the backoff (10, 20, 40 ... s, at most 300 s); or, after the last attempt,
+  failed, which staff can "send again" (`retry_failed`).
+- A crash anywhere (the web process after commit, the worker mid-task, the broker emptied,
+  the relay itself) leaves the row pending with a lease that runs out: the relay's next
+  poll after that claims it again. Nothing waits longer than LEASE + POLL_SECONDS after
+  the crash is over; a delivery the broker refused (it is away) is due again in REPUBLISH.
+
+A channel is a sender function and the row it reads (`Channel`, `register`): attempts,
+backoff, lease, failure and "send again" are this module's, the same for all of them.
+All times come from django.utils.timezone.now(), passed to the SQL (never the database's
+now()), so tests move them with the app's clock.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import DatabaseError, InterfaceError, connection, models, transaction
+from django.utils import timezone
+
+logger = logging.getLogger(__name__)
+
+# The channel PostgreSQL notifies at commit of new (or again pending) deliveries.
+WAKE_CHANNEL = "notifications"
+# How long a claimed delivery is left to its task before the relay hands it out again.
+LEASE = dt.timedelta(seconds=30)
+# A delivery the relay could not hand to the broker (it is away) is due again after this.
+REPUBLISH = dt.timedelta(seconds=3)
+# The relay claims at most this many rows of a channel per statement.
+BATCH = 500
+# The relay looks for due rows at least this often, notified or not.
+POLL_SECONDS = 2.0
+# Attempts in all, and the backoff between them.
+MAX_ATTEMPTS = 6
+RETRY_BASE_SECONDS = 10
+RETRY_MAX_SECONDS = 300
+
+
+class Status(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+    OFF = "off", "Not sent (turned off)"
+
+
+@dataclass(frozen=True)
+class Channel:
+    """How one kind of delivery is read and sent. The row's fields are named here, so a
+    channel keeps the column names its model already has.
+
+    `load(pk)` returns the row with what `send` needs (or None); `send(row)` sends it or
+    raises (any exception is a failed attempt). `lock_space` is the first key of the
+    advisory lock that makes deliveries of one row run one at a time.
+    """
+
+    name: str
+    model: type[models.Model]
+    load: Callable[[int], models.Model | None]
+    send: Callable[[models.Model], None]
+    lock_space: int
+    status: str = "status"
+    attempts: str = "attempts"
+    error: str = "error"
+    sent_at: str = "sent_at"
+    next_attempt_at: str = "next_attempt_at"
+    max_attempts: int = MAX_ATTEMPTS
+
+
+_channels: dict[str, Channel] = {}
+
+
+def register(channel: Channel) -> Channel:
+    _channels[channel.name] = channel
+    return channel
+
+
+def channel(name: str) -> Channel:
+    return _channels[name]
+
+
+def channels() -> list[Channel]:
+    return list(_channels.values())
+
+
+def retry_countdown(attempts: int) -> float:
+    """Seconds before the next try after `attempts` failed ones: 10, 20, 40, ... <= 300.
+
+    NOTIFICATION_RETRY_BASE_SECONDS (setting) shortens the base for tests.
+    """
+    base = getattr(settings, "NOTIFICATION_RETRY_BASE_SECONDS", RETRY_BASE_SECONDS)
+    return min(base * 2 ** max(attempts - 1, 0), RETRY_MAX_SECONDS)
+
+
+# --- Claiming (the relay) -------------------------------------------------------------
+
+
+def _claim_sql(ch: Channel) -> str:
+    table = connection.ops.quote_name(ch.model._meta.db_table)
+    status, due = (connection.ops.quote_name(f) for f in (ch.status, ch.next_attempt_at))
+    return f"""
+        WITH due AS (
+            SELECT id FROM {table}
+            WHERE {status} = 'pending' AND {due} <= %(now)s
+            ORDER BY {due}
+            LIMIT %(limit)s
+            FOR UPDATE SKIP LOCKED
+        )
+        UPDATE {table} AS d SET {due} = %(lease_until)s
+        FROM due WHERE d.id = due.id
+        RETURNING d.id
+    """  # noqa: S608 (names from our own models)
+
+
+def claim(ch: Channel, *, limit: int = BATCH) -> list[int]:
+    """Claim up to `limit` due deliveries of the channel: each is leased for LEASE (not
+    due again until then). Commits before it returns, so their tasks see the lease."""
+    now = timezone.now()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(_claim_sql(ch), {"now": now, "limit": limit, "lease_until": now + LEASE})
+        return sorted(pk for (pk,) in cursor.fetchall())
+
+
+def relay_due() -> int:
+    """Claim every due delivery of every channel, batch by batch, and hand each to Celery
+    (or, without a broker, run it here). Returns how many were handed out. A broker error
+    propagates: what was claimed stays leased and is handed out again when the lease ends.
+    """
+    handed = 0
+    for ch in channels():
+        while ids := claim(ch):
+            published = []
+            try:
+                _enqueue(ch, ids, published)
+            except Exception:
+                _release(ch, [pk for pk in ids if pk not in set(published)])
+                raise
+            handed += len(ids)
+            if len(ids) < BATCH:
+                break
+    return handed
+
+
+def _enqueue(ch: Channel, ids: list[int], published: list[int]) -> None:
+    from spacecredits.celery import app
+
+    from .tasks import deliver
+
+    if app.conf.task_always_eager:
+        for pk in ids:
+            deliver.apply((ch.name, pk))
+            published.append(pk)
+        return
+    # One connection for the batch; no publish retries (the lease is the retry).
+    with app.producer_or_acquire() as producer:
+        for pk in ids:
+            deliver.apply_async((ch.name, pk), producer=producer, retry=False)
+            published.append(pk)
+
+
+def _release(ch: Channel, ids: list[int]) -> None:
+    """What could not be handed to the broker is due again after REPUBLISH, not after the
+    whole lease: the relay tries again soon, and the broker's return costs seconds."""
+    if ids:
+        ch.model.objects.filter(pk__in=ids, **{ch.status: Status.PENDING}).update(
+            **{ch.next_attempt_at: timezone.now() + REPUBLISH}
+        )
+
+
+def wake() -> None:
+    """Notify the relay at commit of the surrounding transaction."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_notify(%s, '')", [WAKE_CHANNEL])
+
+
+def relay_after_commit() -> None:
+    """Without a broker (make demo, the tests), hand the due deliveries out in this process
+    once the surrounding transaction commits: the relay's own code, tasks run eagerly. With
+    a broker, nothing: the relay process was notified."""
+    from spacecredits.celery import app
+
+    if app.conf.task_always_eager:
+        transaction.on_commit(relay_due, robust=True)
+
+
+# --- Delivering (the task) ------------------------------------------------------------
+
+
+def deliver(name: str, pk: int) -> tuple[str, str]:
+    """Send one delivery unless it was sent already. Returns (status, error).
+
+    Deliveries of one row run one at a time (an advisory lock for the transaction), so a
+    second task for it waits and then finds it sent. A failure counts an attempt, keeps
+    the error and makes the row due again after the backoff; after the channel's last
+    attempt it ends "failed". The status is "pending" with an error when it will be tried
+    again.
+    """
+    ch = channel(name)
+    with transaction.atomic():
+        _hold(ch, pk)
+        row = ch.load(pk)
+        if row is None or getattr(row, ch.status) != Status.PENDING:
+            return (getattr(row, ch.status) if row else "missing"), ""
+        now = timezone.now()
+        attempts = getattr(row, ch.attempts) + 1
+        try:
+            with transaction.atomic():  # A database sink's error rolls back only this.
+                ch.send(row)
+        except Exception as error:  # Any failure of the channel counts.
+            message = f"{type(error).__name__}: {error}"[:2000]
+            failed = attempts >= ch.max_attempts
+            values = {
+                ch.status: Status.FAILED if failed else Status.PENDING,
+                ch.error: message,
+                ch.next_attempt_at: None
+                if failed
+                else now + dt.timedelta(seconds=retry_countdown(attempts)),
+            }
+            logger.warning("%s delivery %s failed (attempt %s): %s", name, pk, attempts, message)
+        else:
+            values = {
+                ch.status: Status.SENT,
+                ch.sent_at: now,
+                ch.error: "",
+                ch.next_attempt_at: None,
+            }
+        values[ch.attempts] = attempts
+        for field, value in values.items():
+            setattr(row, field, value)
+        row.save(update_fields=list(values))
+        return getattr(row, ch.status), getattr(row, ch.error)
+
+
+def _hold(ch: Channel, pk: int) -> None:
+    """Until the transaction ends, no other delivery of this row runs.
+
+    A transaction-scoped advisory lock, not the row's lock: a mail server may take up to
+    EMAIL_TIMEOUT to answer, and meanwhile a member marking the notification read (or the
+    relay claiming other rows) must not wait. (Two ids that share the lock's second key,
+    ids 2**31 - 1 apart, only wait for each other.)
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(%s, (%s %% 2147483647)::integer)",
+            [ch.lock_space, pk],
+        )
+
+
+def retry_failed(name: str, pks) -> int:
+    """Staff's "send again": failed deliveries back to pending, with fresh attempts, due
+    now. Returns how many."""
+    ch = channel(name)
+    failed = ch.model.objects.filter(pk__in=list(pks), **{ch.status: Status.FAILED})
+    count = failed.update(
+        **{ch.status: Status.PENDING, ch.attempts: 0, ch.next_attempt_at: timezone.now()}
+    )
+    if count:
+        wake()
+        relay_after_commit()
+    return count
+
+
+# --- The relay process --------------------------------------------------------------
+
+
+class Schedule:
+    """Celery beat's schedule run in this process (the relay's `--schedule`, for running
+    without a broker): each entry runs at start and then every `schedule` (timedelta or
+    seconds)."""
+
+    def __init__(self, entries: dict):
+        from celery import current_app
+
+        current_app.loader.import_default_modules()
+        self.tasks = current_app.tasks
+        self.entries = []
+        for name, entry in entries.items():
+            every = entry["schedule"]
+            every = getattr(every, "run_every", every)
+            seconds = every.total_seconds() if isinstance(every, dt.timedelta) else float(every)
+            self.entries.append([time.monotonic(), seconds, name, entry["task"]])
+
+    def run_due(self) -> None:
+        for entry in self.entries:
+            due, every, name, task = entry
+            if time.monotonic() >= due:
+                entry[0] = time.monotonic() + every
+                try:
+                    self.tasks[task].apply().get()
+                except Exception:
+                    logger.exception("Scheduled task %s failed", name)
+
+    def seconds_to_next(self) -> float:
+        if not self.entries:
+            return float("inf")
+        return max(0.0, min(due for due, *_ in self.entries) - time.monotonic())
+
+
+def run(
+    *,
+    poll_seconds: float = POLL_SECONDS,
+    schedule: Schedule | None = None,
+    stop: threading.Event | None = None,
+) -> None:
+    """The relay: LISTEN, and on each notify and every `poll_seconds` hand out what is due,
+    until `stop` is set. A lost database connection or broker is waited out."""
+    stop = stop or threading.Event()
+    while not stop.is_set():
+        try:
+            _listen_and_relay(poll_seconds, schedule, stop)
+        except (DatabaseError, InterfaceError) as error:
+            logger.warning("Relay: database unavailable (%s); connecting again in 1 s", error)
+            connection.close()
+            stop.wait(1)
+
+
+def _listen_and_relay(poll_seconds, schedule, stop) -> None:
+    connection.ensure_connection()
+    with connection.cursor() as cursor:
+        cursor.execute(f"LISTEN {WAKE_CHANNEL}")
+    pg = connection.connection
+    while not stop.is_set():
+        try:
+            handed = relay_due()
+        except (DatabaseError, InterfaceError):
+            raise
+        except Exception as error:  # The broker is away: the leases will run out.
+            logger.warning(
+                "Relay: could not hand deliveries to the broker (%s: %s); trying again within %s s",
+                type(error).__name__,
+                error,
+                LEASE.total_seconds(),
+            )
+            handed = 0
+        if handed:
+            logger.debug("Relay: handed out %s deliveries", handed)
+        if schedule:
+            schedule.run_due()
+        timeout = (
+            poll_seconds if schedule is None else min(poll_seconds, schedule.seconds_to_next())
+        )
+        # Wait for a notify (or the poll); take every notify already there with it.
+        for _ in pg.notifies(timeout=timeout, stop_after=1):
+            pass
+        for _ in pg.notifies(timeout=0):
+            pass
