@@ -401,7 +401,7 @@ def _posted(answer, account, content: dict, *, actor, idempotency_key) -> Credit
     elif status == "insufficient":
         raise InsufficientCredits(available=balance, requested=-content["amount"])
     elif status == "ok":
-        notifications.queue_emails_after_commit(emails)
+        notifications.deliver_after_commit(emails)
         account.balance, account.last_seq, account.last_transaction_at = balance, seq, created_at
         recorded = CreditTransaction(
             pk=transaction_id,

@@ -154,7 +154,8 @@ def relay_due() -> int:
             try:
                 _enqueue(ch, ids, published)
             except Exception:
-                _release(ch, [pk for pk in ids if pk not in set(published)])
+                handed_out = set(published)
+                _release(ch, [pk for pk in ids if pk not in handed_out])
                 raise
             handed += len(ids)
             if len(ids) < BATCH:

@@ -94,11 +94,11 @@ def write(kind: str, rows: Rows) -> int:
     with server_bound_cursor() as cursor:  # the arrays travel in binary
         cursor.execute(WRITE_SQL, params)
         written, emails = cursor.fetchone()
-    queue_emails_after_commit(emails)
+    deliver_after_commit(emails)
     return written
 
 
-def queue_emails_after_commit(notification_ids: list[int]) -> None:
+def deliver_after_commit(notification_ids: list[int]) -> None:
     """The web request's part in sending the emails of notifications it wrote: none with a
     broker (the database function notified the relay, which hands them to Celery); without
     one (make demo, tests), the relay's code runs here after commit, tasks eagerly."""

