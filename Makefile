@@ -27,7 +27,7 @@ demo: install
 	DEBUG=1 $(BIN)/python manage.py migrate --noinput
 	DEBUG=1 $(BIN)/python manage.py seed_demo
 	@echo "Open http://127.0.0.1:8000/ (logins are in the README)."
-	DEBUG=1 $(BIN)/python manage.py runserver 127.0.0.1:8000
+	DEBUG=1 $(BIN)/python manage.py rundemo 127.0.0.1:8000
 
 # The whole system as in production: gunicorn, a Celery worker and Celery beat (Procfile),
 # on PostgreSQL and Redis. See README "Running it for real". The migrations run as the

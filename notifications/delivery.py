@@ -11,9 +11,10 @@ why, and what each failure costs.
 - The relay (`python manage.py relay_deliveries`, `run` below) LISTENs. On each notify,
   and every few seconds whatever happens, it claims due rows in batches (`FOR UPDATE SKIP
   LOCKED`, so two relays never claim one row), moves each one's `next_attempt_at` a lease
-  ahead (LEASE) and hands one Celery task per row to the broker.
-- The task (`deliver`) holds an advisory lock on the row, checks it is still pending, sends
-  it through its channel's sender and records the outcome: sent; or a failed attempt, due
+  ahead (LEASE) and hands them to the broker, one Celery task per TASK_BATCH rows.
+- The task (`deliver`) holds an advisory lock on each of its rows, reads them at once,
+  sends each still pending through its channel's sender (one session, an SMTP connection,
+  for the batch) and records each outcome as it goes: sent; or a failed attempt, due
   again after the backoff (10, 20, 40 ... s, at most 300 s); or, after the last attempt,
   failed, which staff can "send again" (`retry_failed`).
 - A crash anywhere (the web process after commit, the worker mid-task, the broker emptied,
@@ -33,7 +34,8 @@ import datetime as dt
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -48,8 +50,10 @@ WAKE_CHANNEL = "notifications"
 LEASE = dt.timedelta(seconds=30)
 # A delivery the relay could not hand to the broker (it is away) is due again after this.
 REPUBLISH = dt.timedelta(seconds=3)
-# The relay claims at most this many rows of a channel per statement.
+# The relay claims at most this many rows of a channel per statement, and hands them to
+# Celery in tasks of at most TASK_BATCH rows each (one SMTP session, one read of the rows).
 BATCH = 500
+TASK_BATCH = 20
 # The relay looks for due rows at least this often, notified or not.
 POLL_SECONDS = 2.0
 # Attempts in all, and the backoff between them.
@@ -70,16 +74,19 @@ class Channel:
     """How one kind of delivery is read and sent. The row's fields are named here, so a
     channel keeps the column names its model already has.
 
-    `load(pk)` returns the row with what `send` needs (or None); `send(row)` sends it or
-    raises (any exception is a failed attempt). `lock_space` is the first key of the
-    advisory lock that makes deliveries of one row run one at a time.
+    `load(pks)` returns the rows with what `send` needs (those that exist); `session()` is
+    a context manager for what a batch's sends share (an SMTP connection, an HTTP client);
+    `send(row, session)` sends one row or raises (any exception is a failed attempt).
+    `lock_space` is the first key of the advisory locks that make deliveries of one row
+    run one at a time.
     """
 
     name: str
     model: type[models.Model]
-    load: Callable[[int], models.Model | None]
-    send: Callable[[models.Model], None]
+    load: Callable[[list[int]], Iterable[models.Model]]
+    send: Callable[[models.Model, object], None]
     lock_space: int
+    session: Callable[[], AbstractContextManager] = nullcontext
     status: str = "status"
     attempts: str = "attempts"
     error: str = "error"
@@ -168,16 +175,17 @@ def _enqueue(ch: Channel, ids: list[int], published: list[int]) -> None:
 
     from .tasks import deliver
 
+    batches = [ids[at : at + TASK_BATCH] for at in range(0, len(ids), TASK_BATCH)]
     if app.conf.task_always_eager:
-        for pk in ids:
-            deliver.apply((ch.name, pk))
-            published.append(pk)
+        for batch in batches:
+            deliver.apply((ch.name, batch))
+            published.extend(batch)
         return
-    # One connection for the batch; no publish retries (the lease is the retry).
+    # One connection for them all; no publish retries (the lease is the retry).
     with app.producer_or_acquire() as producer:
-        for pk in ids:
-            deliver.apply_async((ch.name, pk), producer=producer, retry=False)
-            published.append(pk)
+        for batch in batches:
+            deliver.apply_async((ch.name, batch), producer=producer, retry=False)
+            published.extend(batch)
 
 
 def _release(ch: Channel, ids: list[int]) -> None:
@@ -208,64 +216,97 @@ def relay_after_commit() -> None:
 # --- Delivering (the task) ------------------------------------------------------------
 
 
-def deliver(name: str, pk: int) -> tuple[str, str]:
-    """Send one delivery unless it was sent already. Returns (status, error).
+def deliver(name: str, pks) -> dict[int, tuple[str, str]]:
+    """Send a batch of deliveries of one channel, each unless it was sent already.
+    Returns {pk: (status, error)}.
 
-    Deliveries of one row run one at a time (an advisory lock for the transaction), so a
-    second task for it waits and then finds it sent. A failure counts an attempt, keeps
-    the error and makes the row due again after the backoff; after the channel's last
-    attempt it ends "failed". The status is "pending" with an error when it will be tried
-    again.
+    The batch holds a session advisory lock on each row while it works (`_hold`); a row
+    another task holds is left to that task ("pending", nothing sent here), so a delivery
+    claimed twice sends once and no worker waits for another's slow server. The rows are
+    read in one query, sent one by one over one connection of the channel (one SMTP
+    session for the batch), and each outcome is committed with its send: sent; or a failed
+    attempt, due again after the backoff; or, after the channel's last attempt, failed.
+    The status is "pending" with an error when it will be tried again.
     """
     ch = channel(name)
+    pks = sorted({int(pk) for pk in ([pks] if isinstance(pks, int) else pks)})
+    outcomes = {pk: (Status.PENDING, "") for pk in pks}  # left to the task that holds it
+    held = _hold(ch, pks)
+    try:
+        rows = {row.pk: row for row in ch.load(held)} if held else {}
+        with ch.session() as session:
+            for pk in held:
+                row = rows.get(pk)
+                status = getattr(row, ch.status) if row is not None else "missing"
+                if status != Status.PENDING:
+                    outcomes[pk] = (status, "")
+                else:
+                    outcomes[pk] = _attempt(ch, row, session)
+    finally:
+        _let_go(ch, held)
+    return outcomes
+
+
+def _attempt(ch: Channel, row, session) -> tuple[str, str]:
+    """One attempt at one row, and its outcome, in one transaction."""
+    now = timezone.now()
+    attempts = getattr(row, ch.attempts) + 1
     with transaction.atomic():
-        _hold(ch, pk)
-        row = ch.load(pk)
-        if row is None or getattr(row, ch.status) != Status.PENDING:
-            return (getattr(row, ch.status) if row else "missing"), ""
-        now = timezone.now()
-        attempts = getattr(row, ch.attempts) + 1
         try:
             with transaction.atomic():  # A database sink's error rolls back only this.
-                ch.send(row)
+                ch.send(row, session)
         except Exception as error:  # Any failure of the channel counts.
             message = f"{type(error).__name__}: {error}"[:2000]
             failed = attempts >= ch.max_attempts
-            values = {
-                ch.status: Status.FAILED if failed else Status.PENDING,
-                ch.error: message,
-                ch.next_attempt_at: None
-                if failed
-                else now + dt.timedelta(seconds=retry_countdown(attempts)),
-            }
-            logger.warning("%s delivery %s failed (attempt %s): %s", name, pk, attempts, message)
+            status, sent_at = (Status.FAILED if failed else Status.PENDING), None
+            due = None if failed else now + dt.timedelta(seconds=retry_countdown(attempts))
+            logger.warning(
+                "%s delivery %s failed (attempt %s): %s", ch.name, row.pk, attempts, message
+            )
         else:
-            values = {
-                ch.status: Status.SENT,
-                ch.sent_at: now,
-                ch.error: "",
-                ch.next_attempt_at: None,
-            }
-        values[ch.attempts] = attempts
-        for field, value in values.items():
-            setattr(row, field, value)
-        row.save(update_fields=list(values))
-        return getattr(row, ch.status), getattr(row, ch.error)
+            status, sent_at, message, due = Status.SENT, now, "", None
+        with connection.cursor() as cursor:
+            cursor.execute(_outcome_sql(ch), [status, attempts, message, sent_at, due, row.pk])
+    return status, message
 
 
-def _hold(ch: Channel, pk: int) -> None:
-    """Until the transaction ends, no other delivery of this row runs.
+def _outcome_sql(ch: Channel) -> str:
+    q = connection.ops.quote_name
+    return f"""
+        UPDATE {q(ch.model._meta.db_table)}
+        SET {q(ch.status)} = %s, {q(ch.attempts)} = %s, {q(ch.error)} = %s,
+            {q(ch.sent_at)} = COALESCE(%s, {q(ch.sent_at)}), {q(ch.next_attempt_at)} = %s
+        WHERE id = %s
+    """  # noqa: S608 (names from our own models)
 
-    A transaction-scoped advisory lock, not the row's lock: a mail server may take up to
-    EMAIL_TIMEOUT to answer, and meanwhile a member marking the notification read (or the
-    relay claiming other rows) must not wait. (Two ids that share the lock's second key,
-    ids 2**31 - 1 apart, only wait for each other.)
+
+def _hold(ch: Channel, pks: list[int]) -> list[int]:
+    """Take the rows' advisory locks that no other session holds; returns their ids.
+
+    Session locks, not the rows' locks: a mail server may take up to EMAIL_TIMEOUT to
+    answer, and meanwhile a member marking the notification read (or the relay claiming
+    other rows) must not wait. A crash ends the session and so frees them. (Two ids that
+    share the lock's second key, ids 2**31 - 1 apart, count as one.)
     """
+    if not pks:
+        return []
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT pg_advisory_xact_lock(%s, (%s %% 2147483647)::integer)",
-            [ch.lock_space, pk],
+            "SELECT k FROM unnest(%s::bigint[]) AS k"
+            " WHERE pg_try_advisory_lock(%s, (k %% 2147483647)::integer) ORDER BY k",
+            [pks, ch.lock_space],
         )
+        return [pk for (pk,) in cursor.fetchall()]
+
+
+def _let_go(ch: Channel, pks: list[int]) -> None:
+    if pks:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_advisory_unlock(%s, (k %% 2147483647)::integer)"
+                " FROM unnest(%s::bigint[]) AS k",
+                [ch.lock_space, pks],
+            )
 
 
 def retry_failed(name: str, pks) -> int:
@@ -286,8 +327,8 @@ def retry_failed(name: str, pks) -> int:
 
 
 class Schedule:
-    """Celery beat's schedule run in this process (the relay's `--schedule`, for running
-    without a broker): each entry runs at start and then every `schedule` (timedelta or
+    """Celery beat's schedule run in this process (`manage.py rundemo`, which has no
+    broker): each entry runs at start and then every `schedule` (timedelta or
     seconds)."""
 
     def __init__(self, entries: dict):

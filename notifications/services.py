@@ -12,10 +12,11 @@ every try.
 from __future__ import annotations
 
 import logging
+from contextlib import closing
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
+from django.core.mail import EmailMultiAlternatives, get_connection
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -161,7 +162,7 @@ def build_email(notification: Notification) -> EmailMultiAlternatives:
 def deliver_email(notification_id: int) -> tuple[str, str]:
     """Send one notification's email unless it was sent already. Returns (status, error):
     "pending" with an error when it will be tried again (delivery.deliver)."""
-    return delivery.deliver(EMAIL.name, notification_id)
+    return delivery.deliver(EMAIL.name, [notification_id])[notification_id]
 
 
 def retry_failed_emails(notification_ids) -> int:
@@ -169,12 +170,22 @@ def retry_failed_emails(notification_ids) -> int:
     return delivery.retry_failed(EMAIL.name, notification_ids)
 
 
-def _load_notification(notification_id: int) -> Notification | None:
-    return Notification.objects.select_related("recipient").filter(pk=notification_id).first()
+def _load_notifications(notification_ids: list[int]):
+    return Notification.objects.select_related("recipient").filter(pk__in=notification_ids)
 
 
-def _send_email(notification: Notification) -> None:
-    build_email(notification).send()
+def _mail_session():
+    """One connection to the mail server for a batch, opened at its first message."""
+    return closing(get_connection())
+
+
+def _send_email(notification: Notification, mail_connection) -> None:
+    try:
+        mail_connection.open()  # once a batch: opened here, send_messages keeps it open
+        mail_connection.send_messages([build_email(notification)])
+    except Exception:
+        mail_connection.close()  # the next message of the batch opens a fresh one
+        raise
 
 
 # The advisory locks' first key: deliveries of notification emails.
@@ -184,8 +195,9 @@ EMAIL = delivery.register(
     delivery.Channel(
         name="email",
         model=Notification,
-        load=_load_notification,
+        load=_load_notifications,
         send=_send_email,
+        session=_mail_session,
         lock_space=DELIVERY_LOCK_SPACE,
         status="email_status",
         attempts="email_attempts",

@@ -6,8 +6,8 @@ from . import delivery
 
 
 @shared_task(name="notifications.tasks.deliver", ignore_result=True)
-def deliver(channel: str, pk: int) -> str:
-    """Send one delivery (an email, say); a repeated task sends nothing twice. No Celery
-    retry: a failed attempt makes the row due again later, and the relay hands it out."""
-    status, _ = delivery.deliver(channel, pk)
-    return status
+def deliver(channel: str, pks: list[int]) -> None:
+    """Send a batch of deliveries (emails, say); a repeated task sends nothing twice. No
+    Celery retry: a failed attempt makes the row due again later, and the relay hands it
+    out."""
+    delivery.deliver(channel, pks)

@@ -1,0 +1,84 @@
+"""`make demo`'s server (`manage.py rundemo`, no broker) runs beat's schedule in its own
+process: a lot past its date is expired, and its member emailed, without anyone adjusting
+the balance or starting another command."""
+
+import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from django.utils import timezone
+
+from credits import selectors, services
+from credits.models import CreditTransaction
+from notifications.models import CapturedEmail
+from tests.factories import UserFactory
+from tests.notifications.test_worker import _database_url, _free_port
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def lot_expired_yesterday(monkeypatch):
+    """A member whose 5 credits expired yesterday, with no expiration row yet."""
+    member = UserFactory(first_name="Maria")
+    today = timezone.localdate()
+    earlier = timezone.now() - dt.timedelta(days=10)
+    with monkeypatch.context() as past:
+        past.setattr(timezone, "now", lambda: earlier)
+        services.add_credits(member, 5, expires_on=today - dt.timedelta(days=1))
+    assert not CreditTransaction.objects.filter(kind="expiration").exists()
+    return member
+
+
+def test_the_demo_server_runs_the_expiry_sweep_and_emails_it_by_itself(
+    lot_expired_yesterday, tmp_path
+):
+    port = _free_port()
+    log = tmp_path / "rundemo.log"
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("CELERY_BROKER_URL", "REQUIRE_SERVICES")
+    }
+    server = subprocess.Popen(  # noqa: S603
+        [sys.executable, "manage.py", "rundemo", "--noreload", f"127.0.0.1:{port}"],
+        cwd=ROOT,
+        env={
+            **env,
+            "DATABASE_URL": _database_url(),
+            "DEBUG": "1",
+            "EMAIL_BACKEND": "notifications.backends.DatabaseEmailBackend",
+        },
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not CreditTransaction.objects.filter(kind="expiration").exists():
+            assert server.poll() is None, log.read_text()[-3000:]
+            assert time.monotonic() < deadline, "no sweep in 30 s:\n" + log.read_text()[-3000:]
+            time.sleep(0.2)
+        assert selectors.get_balance(lot_expired_yesterday) == 0
+        newest = selectors.get_transactions(lot_expired_yesterday).first()
+        assert (newest.kind, newest.balance_after) == ("expiration", 0)
+        while not CapturedEmail.objects.filter(subject__contains="expired").exists():
+            assert time.monotonic() < deadline, "the expiry was not emailed in 30 s"
+            time.sleep(0.2)
+        assert CapturedEmail.objects.get().to == lot_expired_yesterday.email
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as answer:  # noqa: S310
+            assert answer.status == 200
+    finally:
+        server.send_signal(signal.SIGINT)  # Ctrl-C
+        try:
+            server.wait(15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            pytest.fail("Ctrl-C did not stop the demo server")
