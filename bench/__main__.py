@@ -52,6 +52,37 @@ def _configure_broker(url: str) -> None:
     app.amqp._producer_pool = None
 
 
+def outbox_runs(stack, user_ids, rows, log):
+    """At TARGET_CLIENTS, what the deliveries cost the adjustments: the ledger with the
+    broker configured but nothing handing out (emails pile up in the database), with the
+    relay publishing to Redis but no worker (tasks pile up there), and (from `rows`) with
+    the worker sending on the same CPUs; then the latency from commit to email at half the
+    rate all three manage together, a load the machine keeps up with."""
+    from notifications.models import Notification
+
+    from . import config, delivery, writes
+
+    n = config.TARGET_CLIENTS
+    full = next(ledger for ledger, *_ in rows if ledger.clients == n)
+    stack.stop_worker()
+    stack.stop_relay()
+    alone = writes.run_ledger(user_ids, n, config.SECONDS)
+    stack.start_relay()
+    relayed = writes.run_ledger(user_ids, n, config.SECONDS)
+    stack.start_worker()
+    delivery.drain()
+    last_pk = Notification.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+    paced = writes.run_ledger(user_ids, n, config.SECONDS, rate=full.per_second / 2)
+    paced.delivery = delivery.latency(last_pk)
+    log(
+        f"  {n} clients: {alone.per_second:.0f} adj/s with nothing handing out, "
+        f"{relayed.per_second:.0f} with the relay, {full.per_second:.0f} with relay and worker; "
+        f"at {paced.per_second:.0f} adj/s email p50 {paced.delivery.p50_ms:.0f} ms, "
+        f"p95 {paced.delivery.p95_ms:.0f} ms"
+    )
+    return alone, relayed, full, paced
+
+
 def main() -> None:
     server_url = os.environ.get("DATABASE_URL", "")
     if not server_url.startswith(("postgres://", "postgresql://")):
@@ -110,9 +141,10 @@ def main() -> None:
         )
         # The writes run as in production: a broker configured (no call to it in the
         # request), the relay and a worker sending every email.
-        services_block = delivery.broker_relay_and_worker(bench_url, Path(tempfile.gettempdir()))
-        broker_url = services_block.__enter__()
-        _configure_broker(broker_url)
+        stack = delivery.Stack(bench_url, Path(tempfile.gettempdir()))
+        stack.start_relay()
+        stack.start_worker()
+        _configure_broker(stack.url)
         for name, user_ids, scale, rows in (
             ("spread", spread_ids, 10, results.spread),
             ("hot", hot_ids, 1, results.hot),
@@ -166,11 +198,12 @@ def main() -> None:
                     f"  {clients:>2} clients: delivery commit to email sent p50 {d.p50_ms:.0f} ms,"
                     f" p95 {d.p95_ms:.0f} ms ({d.emails} emails, {d.missing} not sent in 60 s)"
                 )
+            results.outbox[name] = outbox_runs(stack, user_ids, rows, log)
         os.remove(script)
         _drop(server_url, PGBENCH_DATABASE)
         # The relay and worker stop; the broker stays configured (and away): the sweep
         # and the pages below make no call to it, and their emails stay pending.
-        services_block.__exit__(None, None, None)
+        stack.close()
 
         log("Fixtures: a customer with 1,000,000 transactions and one with 10")
         big_id = fixtures.load_long_history(

@@ -12,7 +12,6 @@ import statistics
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,60 +32,92 @@ def _wait_for(path: Path, marker: str, process, timeout: float = 30) -> None:
         time.sleep(0.1)
 
 
-@contextmanager
-def broker_relay_and_worker(database_url: str, log_dir: Path):
-    """Yields the broker's URL; Redis, the relay and the worker run inside the block."""
-    port = _free_port()
-    redis = subprocess.Popen(  # noqa: S603
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", ""],  # noqa: S607
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "CELERY_BROKER_URL": url,
-        "EMAIL_BACKEND": "notifications.backends.DatabaseEmailBackend",
-        "LOG_LEVEL": "WARNING",
-        "PYTHONUNBUFFERED": "1",
-    }
-    processes = []
-    try:
-        relay_log, worker_log = log_dir / "bench-relay.log", log_dir / "bench-worker.log"
-        relay = subprocess.Popen(  # noqa: S603
-            [sys.executable, "manage.py", "relay_deliveries"],
+class Stack:
+    """A Redis of the bench's own, and the relay and the worker, each started and stopped
+    on its own, so the writes can be timed with and without them."""
+
+    def __init__(self, database_url: str, log_dir: Path):
+        self.log_dir = log_dir
+        port = _free_port()
+        self.url = f"redis://127.0.0.1:{port}/0"
+        self.redis = subprocess.Popen(  # noqa: S603
+            ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", ""],  # noqa: S607
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "CELERY_BROKER_URL": self.url,
+            "EMAIL_BACKEND": "notifications.backends.DatabaseEmailBackend",
+            "LOG_LEVEL": "WARNING",
+            "PYTHONUNBUFFERED": "1",
+        }
+        self.relay = self.worker = None
+
+    def _start(self, name: str, args: list[str], ready: str):
+        log = self.log_dir / f"bench-{name}.log"
+        process = subprocess.Popen(  # noqa: S603
+            [sys.executable, *args],
             cwd=ROOT,
-            env=env,
-            stdout=relay_log.open("w"),
+            env=self.env,
+            stdout=log.open("w"),
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        processes.append(relay)
-        worker = subprocess.Popen(  # noqa: S603
-            [sys.executable, "-m", "celery", "-A", "spacecredits", "worker", "--loglevel=INFO"]
-            + ["--concurrency=2", "--without-gossip", "--without-mingle", "--without-heartbeat"],
-            cwd=ROOT,
-            env=env,
-            stdout=worker_log.open("w"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        processes.append(worker)
-        _wait_for(relay_log, "Relaying deliveries", relay)
-        _wait_for(worker_log, " ready.", worker)
-        yield url
-    finally:
-        for process in processes:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-        for process in processes:
+        _wait_for(log, ready, process)
+        return process
+
+    def start_relay(self) -> None:
+        if self.relay is None:
+            self.relay = self._start(
+                "relay", ["manage.py", "relay_deliveries"], "Relaying deliveries"
+            )
+
+    def start_worker(self) -> None:
+        if self.worker is None:
+            self.worker = self._start(
+                "worker",
+                ["-m", "celery", "-A", "spacecredits", "worker", "--loglevel=INFO"]
+                + ["--concurrency=2", "--without-gossip", "--without-mingle"]
+                + ["--without-heartbeat"],
+                " ready.",
+            )
+
+    @staticmethod
+    def _stop(process) -> None:
+        if process is not None and process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
             try:
                 process.wait(20)
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
-        redis.terminate()
-        redis.wait(10)
+
+    def stop_relay(self) -> None:
+        self._stop(self.relay)
+        self.relay = None
+
+    def stop_worker(self) -> None:
+        self._stop(self.worker)
+        self.worker = None
+
+    def close(self) -> None:
+        self.stop_relay()
+        self.stop_worker()
+        self.redis.terminate()
+        self.redis.wait(10)
+
+
+def drain(timeout: float = 120) -> None:
+    """Wait until no email is pending (a backlog left by a run without the worker)."""
+    from notifications.models import EmailStatus, Notification
+
+    deadline = time.monotonic() + timeout
+    pending = Notification.objects.filter(email_status=EmailStatus.PENDING)
+    while pending.exists():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{pending.count()} emails still pending after {timeout:g} s")
+        time.sleep(0.5)
 
 
 @dataclass

@@ -53,8 +53,9 @@ def median(runs: list, *, key: str):
     return ordered[(len(ordered) - 1) // 2]
 
 
-def _client(user_ids, seed, start_at, end_at, queue):
-    """One client process: adjust random customers of `user_ids` until `end_at`."""
+def _client(user_ids, seed, start_at, end_at, queue, interval=None):
+    """One client process: adjust random customers of `user_ids` until `end_at`, at once
+    one after the other, or one every `interval` seconds (an open loop at a set rate)."""
     from django.utils import timezone
 
     from credits.exceptions import InsufficientCredits
@@ -69,7 +70,11 @@ def _client(user_ids, seed, start_at, end_at, queue):
     errors, latencies = [], []
     time.sleep(max(0.0, start_at - time.time()))
     cpu_started = time.process_time()
+    next_at = start_at + (rng.random() * interval if interval else 0)
     while time.time() < end_at:
+        if interval:
+            time.sleep(max(0.0, next_at - time.time()))
+            next_at += interval
         customer = rng.choice(customers)
         started = time.perf_counter()
         try:
@@ -91,13 +96,21 @@ def _client(user_ids, seed, start_at, end_at, queue):
     queue.put((done, declined, summary, latencies, cpu))
 
 
-def run_ledger(user_ids: list[int], clients: int, seconds: float) -> WriteResult:
+def run_ledger(
+    user_ids: list[int], clients: int, seconds: float, *, rate: float | None = None
+) -> WriteResult:
+    """`clients` processes adjusting for `seconds`, as fast as they can, or together
+    `rate` adjustments per second."""
     connections.close_all()  # children must not share the parent's connection
+    interval = clients / rate if rate else None
     context = multiprocessing.get_context("fork")
     queue = context.Queue()
     start_at = time.time() + 1.0 + 0.05 * clients  # every client connected before the clock
     processes = [
-        context.Process(target=_client, args=(user_ids, seed, start_at, start_at + seconds, queue))
+        context.Process(
+            target=_client,
+            args=(user_ids, seed, start_at, start_at + seconds, queue, interval),
+        )
         for seed in range(clients)
     ]
     for process in processes:
