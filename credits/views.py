@@ -76,7 +76,8 @@ def _adjusted(request, customer, recorded):
     # themselves on creditsChanged.
     response = HttpResponse(status=204)
     trigger_client_event(response, "showToast", {"message": message})
-    trigger_client_event(response, "creditsChanged", {})
+    # The new row is highlighted where a list shows it (static/js/app.js).
+    trigger_client_event(response, "creditsChanged", {"transaction": recorded.pk})
     trigger_client_event(response, "closeDialog", {})
     return response
 

@@ -105,7 +105,7 @@ def test_admin_adjusts_a_balance_and_reads_the_transactions(page, login, screens
     screenshot("user-profile")
 
     # View transactions from the "..." menu, filter by type, export CSV.
-    balance_section.get_by_role("button", name="More actions").click()
+    balance_section.get_by_label("More actions").click()
     page.get_by_role("link", name="View transactions").click()
     expect(page.get_by_role("heading", name="Transactions")).to_be_visible()
     table = page.get_by_role("table", name="Credit transactions, newest first")
