@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import subprocess
+from html.parser import HTMLParser
 
 import pytest
 from django.urls import reverse
@@ -60,6 +61,17 @@ def pages(client):
         "transactions": get(reverse("credits:transactions", args=["companies", acme.pk])),
         "adjust": get(reverse("credits:adjust", args=["users", maria.pk])),
     }
+    # Forms with their errors beside the fields.
+    response = client.post(
+        reverse("credits:adjust", args=["users", maria.pk]),
+        {"kind": "deduct", "amount": "1000", "memo": "x", "idempotency_key": "k1"},
+    )
+    assert response.status_code == 422
+    html["adjust-errors"] = response.content.decode()
+    html["transactions-bad-filter"] = get(
+        reverse("credits:transactions", args=["companies", acme.pk])
+        + "?date_from=2026-05-02&date_to=2026-05-01"
+    )
     client.force_login(maria)
     html |= {
         "membership": get(reverse("member:membership")),
@@ -95,3 +107,42 @@ def test_main_pages_are_valid_html(pages, tmp_path):
         if not HTMX_ATTRIBUTE.match(m["message"])
     ]
     assert not problems, "\n".join(problems)
+
+
+class _References(HTMLParser):
+    """The ids a page has, and those its aria-labelledby, aria-describedby and label
+    `for` attributes name."""
+
+    def __init__(self):
+        super().__init__()
+        self.ids, self.named = set(), []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if attrs.get("id"):
+            self.ids.add(attrs["id"])
+        for name in ("aria-labelledby", "aria-describedby", "for"):
+            for ref in (attrs.get(name) or "").split():
+                self.named.append(f"{tag} {name}={ref}")
+
+
+@pytest.mark.django_db
+def test_aria_references_point_at_ids_that_exist(pages, client):
+    # The Django admin's Adjust credit balance page, with and without errors, too (it is
+    # not checked for validity: the admin's own markup is Django's).
+    admin = User.objects.get(email="ada@example.com")
+    maria = User.objects.get(email="maria@example.com")
+    client.force_login(admin)
+    url = reverse("admin:customers_user_adjust_credits", args=[maria.pk])
+    pages = pages | {
+        "admin-adjust": client.get(url).content.decode(),
+        "admin-adjust-errors": client.post(url, {"kind": "add", "amount": "x"}).content.decode(),
+    }
+    dangling = []
+    for name, source in pages.items():
+        parser = _References()
+        parser.feed(source)
+        dangling += [
+            f"{name}: {ref}" for ref in parser.named if ref.split("=")[1] not in parser.ids
+        ]
+    assert not dangling, "\n".join(dangling)
