@@ -47,11 +47,13 @@ def adjust_balance(request, owner: str, pk: int):
         status = 422
     else:
         form = AdjustBalanceForm.blank()
+    balance = selectors.get_balance(customer)
     context = {
         "customer": customer,
         "owner": owner,
         "form": form,
-        "balance": selectors.get_balance(customer),
+        "balance": balance,
+        "balance_after": form.balance_after(balance),
         "breakdown": selectors.get_expiration_breakdown(customer),
     }
     return render_page_or_part(

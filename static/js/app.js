@@ -164,3 +164,48 @@
     document.querySelectorAll("dialog[open]").forEach(function (dialog) { dialog.close(); });
   });
 })();
+
+// The Adjust balance form says what it will do as one types: the button "Add 10 credits",
+// the balance before and after. The words are those of credits/forms.py (submit_label,
+// typed_amount) and the numbers those of spacecredits/formats.py (credits_number):
+// tests/browser/test_filters_and_wording.py checks both say the same.
+(function () {
+  "use strict";
+  var AMOUNT = /^[0-9]+(\.[0-9]{1,2})?$/;
+
+  function creditsNumber(value) {
+    var whole = Math.round(value * 100) % 100 === 0;
+    var digits = whole ? 0 : 2;
+    return value.toLocaleString("en-GB", { minimumFractionDigits: digits, maximumFractionDigits: digits });
+  }
+  function creditsWords(value) {
+    return creditsNumber(value) + (value === 1 ? " credit" : " credits");
+  }
+
+  function update(form) {
+    var kind = form.querySelector("input[name=kind]:checked");
+    var deduct = kind && kind.value === "deduct";
+    var typed = (form.querySelector("input[name=amount]") || {}).value || "";
+    typed = typed.trim();
+    var amount = AMOUNT.test(typed) && Number(typed) > 0 ? Number(typed) : null;
+    var label = form.querySelector("[data-submit-label]");
+    if (label) label.textContent = (deduct ? "Deduct " : "Add ") + (amount ? creditsWords(amount) : "credits");
+    var balance = Number(form.dataset.balance);
+    var after = balance + (amount ? (deduct ? -amount : amount) : 0);
+    var shown = form.querySelector("[data-balance-after]");
+    if (shown) shown.textContent = (after < 0 ? "-" : "") + creditsNumber(Math.abs(after));
+    var warning = form.querySelector("[data-balance-warning]");
+    if (warning) warning.hidden = after >= 0;
+  }
+
+  function watch(root) {
+    var form = root.querySelector ? root.querySelector("form[data-balance]") : null;
+    if (!form || form.dataset.watched) return;
+    form.dataset.watched = "1";
+    form.addEventListener("input", function () { update(form); });
+    form.addEventListener("change", function () { update(form); });
+    update(form);
+  }
+  watch(document);
+  document.addEventListener("htmx:afterSwap", function (event) { watch(event.detail.target); });
+})();

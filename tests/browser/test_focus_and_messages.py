@@ -92,7 +92,11 @@ def test_after_mark_as_read_focus_goes_to_the_next_one_and_the_item_is_highlight
 # --- 2. The focus ring -------------------------------------------------------------------
 
 _RING = """() => {
-  const el = document.activeElement;
+  let el = document.activeElement;
+  // A field drawn inside a frame with its unit (Amount, "credits") has the ring round both.
+  if (getComputedStyle(el).outlineStyle === "none" && el.closest(".input-unit")) {
+    el = el.closest(".input-unit");
+  }
   const style = getComputedStyle(el);
   // The ring sits outside the element (outline-offset): what is behind it is the nearest
   // ancestor with a background.

@@ -77,7 +77,7 @@ def test_member_reads_credits_filters_pages_and_downloads_csv(page, login, scree
 
     # Filter by type.
     page.get_by_label("Type").select_option(label="Added by admin")
-    page.get_by_role("button", name="Filter").click()
+    page.get_by_role("button", name="Apply filters").click()
     expect(rows).to_have_count(3)
     expect(page).to_have_url(re.compile(r"kind=admin_allocation"))
     screenshot("member-transactions-filtered")
