@@ -151,6 +151,14 @@ def test_every_control_shows_a_focus_ring_of_3_to_1_also_in_forced_colors(
     page.get_by_role("button", name="Adjust balance").click()
     expect(page.get_by_role("dialog", name="Adjust balance")).to_be_visible()
     rings += _rings_while_tabbing(page, 6)
+    # A member's notifications: buttons on the unread ones' tinted background.
+    services.add_credits(maria, 1)
+    page.context.clear_cookies()
+    login(maria.email, PASSWORD)
+    page.goto("/notifications/")
+    expect(page.get_by_role("button", name=re.compile("^Mark as read"))).not_to_have_count(0)
+    rings += _rings_while_tabbing(page, 30)
+    assert any("Mark as read" in ring["what"] for ring in rings)
     for ring in rings:
         assert ring["style"] != "none" and ring["width"] >= 2, ring
         if forced_colors == "none":
