@@ -35,7 +35,9 @@
     function close() {
       clearTimeout(timer);
       // Focus in a toast that goes would fall to <body>: it goes back to the page.
-      if (toast.contains(document.activeElement)) document.getElementById("main").focus();
+      if (toast.contains(document.activeElement)) {
+        document.getElementById("main").focus({ preventScroll: true });
+      }
       toast.remove();
     }
     function run() { startedAt = Date.now(); timer = setTimeout(close, left); }
@@ -64,7 +66,7 @@
   // until the next page or its "Dismiss".
   document.querySelectorAll(".flash").forEach(function (flash) {
     flash.appendChild(dismissButton("flash__close", function () {
-      document.getElementById("main").focus();
+      document.getElementById("main").focus({ preventScroll: true });
       flash.remove();
     }));
   });
