@@ -1,11 +1,13 @@
 import datetime as dt
+import re
 import uuid
+from decimal import Decimal
 
 from django import forms
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 
-from spacecredits.formats import format_date
+from spacecredits.formats import format_credits, format_date
 from spacecredits.params import whole_number
 
 from .models import RECORDED_KINDS
@@ -103,6 +105,16 @@ class TransactionFilterForm(forms.Form):
         ]
 
 
+class AmountInput(forms.TextInput):
+    """A text field with "credits" after it: a number field has spinners, and the scroll
+    wheel changes its value while the page scrolls. The server checks the number."""
+
+    template_name = "forms/widgets/amount.html"
+
+    def __init__(self, attrs=None):
+        super().__init__({"inputmode": "decimal", "autocomplete": "off", **(attrs or {})})
+
+
 class AmountField(forms.DecimalField):
     """A DecimalField that reads ASCII only, as services.clean_amount does: Decimal()
     reads "١٠" as 10 and "５" as 5, so the form would pass on a number nobody typed."""
@@ -149,7 +161,7 @@ class AdjustBalanceForm(forms.Form):
             "required": "Enter the amount.",
             "invalid": "Enter the amount as a number.",
         },
-        widget=forms.NumberInput(attrs={"step": "0.01", "min": "0.01", "inputmode": "decimal"}),
+        widget=AmountInput,
     )
     memo = forms.CharField(
         label="Memo",
@@ -175,6 +187,18 @@ class AdjustBalanceForm(forms.Form):
             **kwargs,
         )
 
+    def submit_label(self) -> str:
+        """What the submit button says: "Add 10 credits", "Deduct 2.50 credits", or "Add
+        credits" until an amount is typed (static/js/app.js says the same as one types)."""
+        verb = "Deduct" if self["kind"].value() == "deduct" else "Add"
+        amount = typed_amount(self["amount"].value())
+        return f"{verb} {format_credits(amount)}" if amount else f"{verb} credits"
+
+    def balance_after(self, balance: Decimal) -> Decimal:
+        """The balance once what is typed is recorded (the balance itself until then)."""
+        amount = typed_amount(self["amount"].value()) or 0
+        return balance - amount if self["kind"].value() == "deduct" else balance + amount
+
     def clean(self):
         cleaned = super().clean()
         if self.errors.pop("idempotency_key", None):
@@ -189,6 +213,15 @@ class AdjustBalanceForm(forms.Form):
         elif expiry == "date" and not cleaned.get("expires_on") and "expires_on" not in self.errors:
             self.add_error("expires_on", "Choose the date the credits expire, or Never.")
         return cleaned
+
+
+def typed_amount(value) -> Decimal | None:
+    """The amount a person typed, if it is one the form could take (digits, at most two
+    decimals, more than 0), for what the dialog says before it is sent; else None."""
+    if isinstance(value, str) and re.fullmatch(r"[0-9]+(\.[0-9]{1,2})?", value.strip()):
+        amount = Decimal(value.strip())
+        return amount if amount > 0 else None
+    return None
 
 
 def add_service_errors(form: forms.Form, error: ValidationError) -> None:

@@ -47,11 +47,13 @@ def adjust_balance(request, owner: str, pk: int):
         status = 422
     else:
         form = AdjustBalanceForm.blank()
+    balance = selectors.get_balance(customer)
     context = {
         "customer": customer,
         "owner": owner,
         "form": form,
-        "balance": selectors.get_balance(customer),
+        "balance": balance,
+        "balance_after": form.balance_after(balance),
         "breakdown": selectors.get_expiration_breakdown(customer),
     }
     return render_page_or_part(
@@ -76,7 +78,8 @@ def _adjusted(request, customer, recorded):
     # themselves on creditsChanged.
     response = HttpResponse(status=204)
     trigger_client_event(response, "showToast", {"message": message})
-    trigger_client_event(response, "creditsChanged", {})
+    # The new row is highlighted where a list shows it (static/js/app.js).
+    trigger_client_event(response, "creditsChanged", {"transaction": recorded.pk})
     trigger_client_event(response, "closeDialog", {})
     return response
 

@@ -4,6 +4,7 @@
 from decimal import Decimal
 
 from django import template
+from django.utils import timezone
 
 register = template.Library()
 
@@ -28,3 +29,12 @@ def format_credits(amount) -> str:
 def format_date(day) -> str:
     """'5 Jun 2026', as dates are written in notices and messages."""
     return f"{day.day} {day:%b %Y}"
+
+
+@register.filter
+def machine_datetime(moment) -> str:
+    """'2026-06-05T14:30:07+01:00', for <time datetime>: local time to the second. Django's
+    `date:'c'` writes microseconds, which HTML does not accept (at most three digits)."""
+    if not moment:
+        return ""
+    return timezone.localtime(moment).isoformat(timespec="seconds")

@@ -1,11 +1,18 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.shortcuts import redirect
 from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
 
 from customers import views as customer_views
 from spacecredits.views import healthz
+
+
+def favicon(request):
+    # The icon's hashed name is known only once the manifest is read, not at import.
+    return redirect(static("img/favicon.svg"))  # not permanent: the name changes with the icon
+
 
 urlpatterns = [
     path("", customer_views.home, name="home"),
@@ -24,7 +31,8 @@ urlpatterns = [
     path("", include("notifications.urls")),
     path("healthz", healthz, name="healthz"),
     # Browsers ask every page's origin for /favicon.ico; a 404 there is a console error.
-    path("favicon.ico", RedirectView.as_view(url=static("img/favicon.svg"), permanent=True)),
+    # Pages name the icon themselves (base.html); this is for those that do not.
+    path("favicon.ico", favicon),
 ]
 
 admin.site.site_header = "SpaceCredits administration"

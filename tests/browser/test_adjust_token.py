@@ -22,14 +22,14 @@ def test_the_dialog_says_the_key_was_bad_and_saves_on_the_second_try(page, login
     dialog.get_by_label("Amount").fill("7")
     # What a stale or tampered form sends.
     dialog.locator('input[name="idempotency_key"]').evaluate("input => input.value = ''")
-    dialog.get_by_role("button", name="Save adjustment").click()
+    dialog.get_by_role("button", name="Add 7 credits").click()
 
     expect(dialog.get_by_role("alert")).to_contain_text(
         "The one-time key of this form is missing or not valid, so nothing was saved."
     )
     expect(dialog.get_by_label("Amount")).to_have_value("7")
     assert selectors.get_balance(maria) == 0
-    dialog.get_by_role("button", name="Save adjustment").click()
+    dialog.get_by_role("button", name="Add 7 credits").click()
     expect(dialog).to_be_hidden()
     expect(page.get_by_role("status").filter(has_text="Added 7 credits")).to_be_visible()
     assert selectors.get_balance(maria) == 7

@@ -71,7 +71,8 @@ def test_admin_adjusts_a_balance_and_reads_the_transactions(page, login, screens
             expect(dialog.get_by_role("group", name="Expiration")).to_be_hidden()
         dialog.get_by_label("Amount").fill(str(amount))
         dialog.get_by_label("Memo").fill(memo)
-        dialog.get_by_role("button", name="Save adjustment").click()
+        # The button says what it does.
+        dialog.get_by_role("button", name=f"{kind} {amount} credits").click()
         return dialog
 
     dialog = adjust("Add", 25, memo="Welcome bonus")
@@ -93,7 +94,7 @@ def test_admin_adjusts_a_balance_and_reads_the_transactions(page, login, screens
     screenshot("adjust-dialog-error", full_page=False)
     dialog.get_by_label("Amount").fill("5")
     dialog.get_by_label("Memo").fill("Printing")
-    dialog.get_by_role("button", name="Save adjustment").click()
+    dialog.get_by_role("button", name="Deduct 5 credits").click()
     expect(dialog).to_be_hidden()
     expect(balance_section.get_by_test_id("balance")).to_have_text("30 credits")
     expect(balance_section).to_contain_text(f"5 credits expire on {_date_words(next_month)}")
@@ -102,10 +103,13 @@ def test_admin_adjusts_a_balance_and_reads_the_transactions(page, login, screens
     assert page.evaluate("window.notReloaded") is True  # all of it without a reload
     assert selectors.get_balance(maria) == 30
     page.locator("#toasts").evaluate("toasts => toasts.replaceChildren()")
+    page.locator(".just-changed").evaluate_all(
+        "rows => rows.forEach(row => row.classList.remove('just-changed'))"
+    )
     screenshot("user-profile")
 
     # View transactions from the "..." menu, filter by type, export CSV.
-    balance_section.get_by_role("button", name="More actions").click()
+    balance_section.get_by_label("More actions").click()
     page.get_by_role("link", name="View transactions").click()
     expect(page.get_by_role("heading", name="Transactions")).to_be_visible()
     table = page.get_by_role("table", name="Credit transactions, newest first")
@@ -116,7 +120,7 @@ def test_admin_adjusts_a_balance_and_reads_the_transactions(page, login, screens
     expect(page).to_have_url(re.compile(r"kind=admin_charge"))
     screenshot("transactions")
     with page.expect_download() as download_info:
-        page.get_by_role("link", name="Export CSV").click()
+        page.get_by_role("link", name="Download CSV").click()
     exported = list(csv.reader(io.StringIO(open(download_info.value.path()).read())))
     assert exported[0] == ["Date", "Type", "Memo", "Amount", "Balance after", "Expires on", "By"]
     assert [row[1:5] for row in exported[1:]] == [
@@ -179,11 +183,12 @@ def test_without_javascript_the_adjust_form_works_with_page_loads(browser, live_
         page.get_by_role("button", name="Adjust balance").click()
         expect(page.get_by_role("heading", name="Adjust balance")).to_be_visible()
         page.get_by_label("Amount").fill("-3")
-        page.get_by_role("button", name="Save adjustment").click()
+        # Without JavaScript the button's words do not follow the typing.
+        page.get_by_role("button", name="Add credits").click()
         expect(page.get_by_text("Enter an amount greater than 0.")).to_be_visible()
         page.get_by_label("Amount").fill("12")
         page.get_by_label("Memo").fill("Welcome bonus")
-        page.get_by_role("button", name="Save adjustment").click()
+        page.get_by_role("button", name="Add credits").click()
         expect(page.get_by_role("heading", name="Maria Garcia")).to_be_visible()
         expect(page.get_by_text("Added 12 credits to Maria Garcia's balance.")).to_be_visible()
         balance = page.get_by_role("region", name="Credit balance")

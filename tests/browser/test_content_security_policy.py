@@ -46,7 +46,7 @@ def test_the_main_pages_log_no_console_error_under_the_policy(page, login, conso
     dialog.get_by_role("radio", name="Add").check()
     dialog.get_by_role("radio", name="Never").check()
     dialog.get_by_label("Amount").fill("5")
-    dialog.get_by_role("button", name="Save adjustment").click()
+    dialog.get_by_role("button", name="Add 5 credits").click()
     expect(dialog).to_be_hidden()
     expect(page.get_by_role("status").filter(has_text="Added 5 credits")).to_be_visible()
 

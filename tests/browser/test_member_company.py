@@ -18,13 +18,13 @@ def test_manager_turns_on_member_visibility_and_member_sees_company(page, login,
 
     # Before: Lena sees no company credits.
     login(lena.email, PASSWORD)
-    assert page.get_by_role("region", name="Acme Ltd").count() == 0
+    assert page.get_by_role("region", name="Acme Ltd", exact=True).count() == 0
     assert page.get_by_text("its managers have not shared").is_visible()
     page.get_by_role("button", name="Log out").click()
 
     # Maria, a manager, opens the company's Members page and turns sharing on.
     login(maria.email, PASSWORD)
-    company = page.get_by_role("region", name="Acme Ltd")
+    company = page.get_by_role("region", name="Acme Ltd", exact=True)
     company.get_by_role("link", name="Members").click()
     page.wait_for_load_state("networkidle")
     assert page.get_by_role("cell", name="Lena Novak").is_visible()
@@ -43,8 +43,8 @@ def test_manager_turns_on_member_visibility_and_member_sees_company(page, login,
 
     # After: Lena sees the company's credits, but not who else is in it.
     login(lena.email, PASSWORD)
-    company = page.get_by_role("region", name="Acme Ltd")
-    assert "120 credits" in company.get_by_role("region", name="Credits").inner_text()
+    company = page.get_by_role("region", name="Acme Ltd", exact=True)
+    assert "120 credits" in company.get_by_role("region", name="Acme Ltd credits").inner_text()
     assert company.get_by_role("link", name="Members").count() == 0
     company.get_by_role("link", name="View all transactions of Acme Ltd").click()
     page.wait_for_load_state("networkidle")

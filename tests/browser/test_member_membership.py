@@ -37,12 +37,23 @@ def test_member_reads_credits_filters_pages_and_downloads_csv(page, login, scree
     login(maria.email, PASSWORD)
     assert page.url.endswith("/membership/")
     personal = page.get_by_role("region", name="Personal", exact=True)
-    credits = personal.get_by_role("region", name="Credits")
+    credits = personal.get_by_role("region", name="Personal credits")
     assert "34 credits" in credits.inner_text()
     details = credits.get_by_role("list", name="Expiration details").inner_text()
     assert f"12 credits expire on {maria.expires:%-d %b %Y}" in details
     assert "22 credits never expire" in details
-    assert page.get_by_role("region", name="Acme Ltd").is_visible()
+    assert page.get_by_role("region", name="Acme Ltd", exact=True).is_visible()
+    # Each section's regions are named after it, so a screen reader's list of landmarks
+    # tells "Personal credits" from "Acme Ltd credits".
+    names = page.locator("section[aria-label]").evaluate_all(
+        "sections => sections.map(s => s.getAttribute('aria-label'))"
+    )
+    assert names == [
+        "Personal credits",
+        "Personal transactions",
+        "Acme Ltd credits",
+        "Acme Ltd transactions",
+    ]
     screenshot("member-membership")
 
     personal.get_by_role("link", name="View all transactions of Personal").click()
@@ -66,7 +77,7 @@ def test_member_reads_credits_filters_pages_and_downloads_csv(page, login, scree
 
     # Filter by type.
     page.get_by_label("Type").select_option(label="Added by admin")
-    page.get_by_role("button", name="Filter").click()
+    page.get_by_role("button", name="Apply filters").click()
     expect(rows).to_have_count(3)
     expect(page).to_have_url(re.compile(r"kind=admin_allocation"))
     screenshot("member-transactions-filtered")

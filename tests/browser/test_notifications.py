@@ -32,9 +32,9 @@ def test_member_reads_notifications_and_the_bell_follows(page, login, screenshot
     )
     screenshot("notifications-list")
 
-    page.get_by_role("button", name=re.compile("Mark “25 credits added.*” as read")).click()
+    page.get_by_role("button", name=re.compile("^Mark as read “25 credits added")).click()
     expect(page.get_by_role("link", name="Notifications, 2 unread")).to_be_visible()
-    expect(page.get_by_role("button", name=re.compile("^Mark “"))).to_have_count(2)
+    expect(page.get_by_role("button", name=re.compile("^Mark as read “"))).to_have_count(2)
     expect(page.get_by_text("2 unread", exact=True)).to_be_visible()
     screenshot("notifications-one-read")
 

@@ -241,7 +241,7 @@ def test_htmx_filtering_returns_only_the_list(client, adjuster, maria):
     )
     body = response.content.decode()
     assert body.lstrip().startswith('<div id="transaction-list"')
-    assert "Export CSV" in body and "kind=admin_allocation" in body
+    assert "Download CSV" in body and "kind=admin_allocation" in body
 
 
 def test_csv_export_streams_the_filtered_rows_as_plain_numbers(client, adjuster, maria, clock):

@@ -37,8 +37,10 @@ def test_the_adjust_dialog_takes_its_rules_from_the_form(client, adjuster, clock
     html = response.content.decode()
     assert "id_amount_error" in described_by_ids_exist(html)
     assert "id_memo_helptext" in described_by_ids_exist(html)
-    amount = re.search(r'<input type="number" name="amount"[^>]*>', html).group()
-    assert 'step="0.01"' in amount and 'min="0.01"' in amount and "required" in amount
+    # A text field with a "credits" unit (no spinner); the server checks the number.
+    amount = re.search(r'<input type="text" name="amount"[^>]*>', html).group()
+    assert 'inputmode="decimal"' in amount and "required" in amount
+    assert '<span class="input-unit__text">credits</span>' in html
     assert 'maxlength="500"' in re.search(r"<textarea[^>]*>", html).group()
     assert "Optional. The customer sees it." in html
     # "Never" is chosen when the dialog opens; the Django admin page leaves it unchecked.
