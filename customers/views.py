@@ -1,7 +1,12 @@
+from urllib.parse import urlsplit
+
+from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse_lazy
 
 from credits import charts, policies
 from credits import selectors as credit_selectors
@@ -9,18 +14,64 @@ from spacecredits.htmx import render_page_or_part
 from spacecredits.params import get_page
 
 from . import selectors
+from .auth import count_reset_request
 from .decorators import staff_required
-from .forms import LoginForm
+from .forms import LoginForm, PasswordResetForm
 from .models import User
 
 CUSTOMERS_PER_PAGE = 25
 RECENT_TRANSACTIONS = 5
 
 
-login = auth_views.LoginView.as_view(
-    template_name="customers/login.html",
-    authentication_form=LoginForm,
-    redirect_authenticated_user=True,
+class LoginView(auth_views.LoginView):
+    template_name = "customers/login.html"
+    authentication_form = LoginForm
+    redirect_authenticated_user = True
+
+    def get_context_data(self, **kwargs):
+        # With DEBUG on (make demo), the page says where the demo logins are.
+        return {**super().get_context_data(**kwargs), "demo_hint": settings.DEBUG}
+
+
+login = LoginView.as_view()
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    """Django's "email me a reset link", throttled by the login lockout: each request
+    counts for its address as a wrong password does (customers.auth.count_reset_request).
+    The answer is the same page whether or not an account has the address."""
+
+    form_class = PasswordResetForm
+    template_name = "account/password_reset_form.html"
+    email_template_name = "account/password_reset_email.txt"
+    subject_template_name = "account/password_reset_subject.txt"
+    success_url = reverse_lazy("password-reset-sent")
+
+    def form_valid(self, form):
+        if count_reset_request(self.request, form.cleaned_data["email"].strip().lower()):
+            return HttpResponse(status=429)  # AxesMiddleware puts its lockout page here
+        # The link in the email points at SITE_URL, not at whatever Host the request named.
+        site = urlsplit(settings.SITE_URL)
+        self.extra_email_context = {
+            "protocol": site.scheme,
+            "domain": site.netloc,
+            "timeout_days": RESET_DAYS,
+        }
+        return super().form_valid(form)
+
+
+# How long a reset link works (Django's PASSWORD_RESET_TIMEOUT, 3 days by default).
+RESET_DAYS = max(1, settings.PASSWORD_RESET_TIMEOUT // 86400)
+password_reset = PasswordResetView.as_view()
+password_reset_sent = auth_views.PasswordResetDoneView.as_view(
+    template_name="account/password_reset_sent.html", extra_context={"timeout_days": RESET_DAYS}
+)
+password_reset_confirm = auth_views.PasswordResetConfirmView.as_view(
+    template_name="account/password_reset_confirm.html",
+    success_url=reverse_lazy("password-reset-complete"),
+)
+password_reset_complete = auth_views.PasswordResetCompleteView.as_view(
+    template_name="account/password_reset_complete.html"
 )
 
 
