@@ -30,3 +30,25 @@ class PasswordResetForm(auth_forms.PasswordResetForm):
         help_text="The address you log in with. If an account has it, we email it a link.",
         widget=forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True}),
     )
+
+
+class AnonymiseForm(forms.Form):
+    """The confirmation of an anonymisation: the person's email address, typed."""
+
+    confirm_email = forms.CharField(
+        label="Type their email address to confirm",
+        max_length=254,
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+
+    def __init__(self, *args, person, **kwargs):
+        self.person = person
+        super().__init__(*args, **kwargs)
+
+    def clean_confirm_email(self):
+        typed = self.cleaned_data["confirm_email"].strip()
+        if typed.lower() != self.person.email.lower():
+            raise forms.ValidationError(
+                f"Type {self.person.email} exactly as shown to confirm.", code="mismatch"
+            )
+        return typed

@@ -45,6 +45,17 @@ class User(AbstractBaseUser, PermissionsMixin):
     )
     is_active = models.BooleanField(default=True)
     date_joined = models.DateTimeField(default=timezone.now)
+    # A person who asked to be forgotten (services.anonymise_user): their name, email and
+    # login are gone; their ledger stays, shown as "Former member #<id>".
+    anonymised_at = models.DateTimeField(null=True, blank=True)
+    anonymised_by = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The superuser who anonymised this person.",
+    )
 
     objects = UserManager()
 
@@ -74,7 +85,13 @@ class User(AbstractBaseUser, PermissionsMixin):
         self.email = self.email.strip().lower()
 
     def get_full_name(self):
+        if self.anonymised_at:
+            return f"Former member #{self.pk}"
         return f"{self.first_name} {self.last_name}".strip()
+
+    @property
+    def is_anonymised(self) -> bool:
+        return self.anonymised_at is not None
 
     def get_absolute_url(self):
         return reverse("customers:profile", args=["users", self.pk])

@@ -6,4 +6,5 @@ app_name = "customers"
 urlpatterns = [
     path("", views.customer_list, name="list"),
     path("<owner:owner>/<int:pk>/", views.profile, name="profile"),
+    path("users/<int:pk>/anonymise/", views.anonymise, name="anonymise"),
 ]

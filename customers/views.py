@@ -1,22 +1,25 @@
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse_lazy
+from django.views.decorators.http import require_http_methods
 
 from credits import charts, policies
 from credits import selectors as credit_selectors
 from spacecredits.htmx import render_page_or_part
 from spacecredits.params import get_page
 
-from . import selectors
+from . import selectors, services
 from .auth import count_reset_request
 from .decorators import staff_required
-from .forms import LoginForm, PasswordResetForm
+from .forms import AnonymiseForm, LoginForm, PasswordResetForm
 from .models import User
 
 CUSTOMERS_PER_PAGE = 25
@@ -166,3 +169,26 @@ def profile(request, owner: str, pk: int):
     return render_page_or_part(
         request, "customers/profile.html", context, partials=set(PROFILE_PARTS)
     )
+
+
+@staff_required
+@require_http_methods(["GET", "POST"])
+def anonymise(request, pk: int):
+    """Superusers only: forget a person (customers.services.anonymise_user), after they
+    type the person's email address."""
+    if not request.user.is_superuser:
+        raise PermissionDenied
+    person = get_object_or_404(User, pk=pk)
+    form = AnonymiseForm(request.POST or None, person=person)
+    if request.method == "POST" and not person.is_anonymised and form.is_valid():
+        name = person.display_name
+        try:
+            services.anonymise_user(person, by=request.user)
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            messages.success(request, f"{name} is now {person.display_name}.")
+            return redirect(person.get_absolute_url())
+    status = 422 if form.is_bound and (form.errors or person.is_anonymised) else 200
+    context = {"person": person, "form": form, "is_self": person.pk == request.user.pk}
+    return render(request, "customers/anonymise.html", context, status=status)

@@ -25,7 +25,7 @@ from spacecredits.formats import format_credits
 from spacecredits.validators import one_line
 
 from . import delivery, sql_files
-from .models import Notification, NotificationPreferences
+from .models import CapturedEmail, Notification, NotificationPreferences
 
 logger = logging.getLogger(__name__)
 
@@ -115,6 +115,15 @@ def mark_read(recipient: User, notification_ids=None) -> int:
     if notification_ids is not None:
         unread = unread.filter(pk__in=notification_ids)
     return unread.update(read_at=timezone.now())
+
+
+def forget_recipient(user: User, email: str) -> None:
+    """Delete what notifications keep of a person who is forgotten
+    (customers.services.anonymise_user): their notifications (and so any email about
+    them still waiting), their preferences, and captured emails to their address."""
+    Notification.objects.filter(recipient=user).delete()
+    NotificationPreferences.objects.filter(user=user).delete()
+    CapturedEmail.objects.filter(to__iexact=email).delete()
 
 
 def update_preferences(user: User, **choices: bool) -> NotificationPreferences:
