@@ -98,6 +98,24 @@ def recipients_of(customer) -> list[User]:
     )
 
 
+def nobody_told(customer) -> str:
+    """Why nobody is told of a change to this customer's credits, or "" when someone is:
+    the Adjust balance dialog warns with it."""
+    if recipients_of(customer):
+        return ""
+    if isinstance(customer, User):
+        if customer.is_anonymised:
+            return f"Nobody will be notified: {customer.display_name} was anonymised."
+        return (
+            f"Nobody will be notified: {customer.display_name}'s account is inactive"
+            " (they cannot log in)."
+        )
+    return (
+        f"Nobody will be notified: {customer.name} has no active manager, and only"
+        " managers are told of changes to a company's credits."
+    )
+
+
 def transactions_link(customer) -> str:
     """The path where a member reads this customer's transactions (member side)."""
     before, after = _transactions_link_around_id(url_kind(customer), get_script_prefix())

@@ -20,7 +20,7 @@ from customers.decorators import staff_required
 from spacecredits.formats import format_credits
 from spacecredits.htmx import render_page_or_part
 
-from . import listing, policies, selectors, services
+from . import listing, notices, policies, selectors, services
 from .forms import AdjustBalanceForm, add_service_errors
 
 
@@ -53,6 +53,7 @@ def adjust_balance(request, owner: str, pk: int):
         "form": form,
         "balance": selectors.get_balance(customer),
         "breakdown": selectors.get_expiration_breakdown(customer),
+        "nobody_told": notices.nobody_told(customer),
     }
     return render_page_or_part(
         request,

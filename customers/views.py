@@ -20,7 +20,7 @@ from . import selectors, services
 from .auth import count_reset_request
 from .decorators import staff_required
 from .forms import AnonymiseForm, LoginForm, PasswordResetForm
-from .models import User
+from .models import CompanyMembership, User
 
 CUSTOMERS_PER_PAGE = 25
 RECENT_TRANSACTIONS = 5
@@ -133,12 +133,18 @@ def _relations_context(customer, *, all_members: bool) -> dict:
         "user__last_name",
         "user__email",  # "manager" < "member"
     )
+    # Only active managers are told of changes to a company's credits (credits.notices).
+    told = {
+        "managers_told": customer.memberships.filter(
+            role=CompanyMembership.Role.MANAGER, user__is_active=True
+        ).exists()
+    }
     if all_members:
-        return {"memberships": list(members)}
+        return {"memberships": list(members), **told}
     shown = list(members[: MEMBERS_SHOWN + 1])
     if len(shown) <= MEMBERS_SHOWN:
-        return {"memberships": shown}
-    return {"memberships": shown[:MEMBERS_SHOWN], "member_count": members.count()}
+        return {"memberships": shown, **told}
+    return {"memberships": shown[:MEMBERS_SHOWN], "member_count": members.count(), **told}
 
 
 # What each part of the profile needs: an htmx refresh of one part computes only that part.
