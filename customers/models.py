@@ -162,3 +162,26 @@ class CompanyMembership(models.Model):
 
     def __str__(self):
         return f"{self.user} — {self.get_role_display()} of {self.company}"
+
+
+class CreditsVisibilityChange(models.Model):
+    """Who turned "Members can see and use company credits" on or off, and when: one row
+    per change (customers.services.set_members_can_use_credits, and the Django admin)."""
+
+    company = models.ForeignKey(
+        Company, on_delete=models.CASCADE, related_name="credits_visibility_changes"
+    )
+    enabled = models.BooleanField(help_text="On (members can) or off (managers only).")
+    changed_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    changed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-changed_at", "-id"]
+        indexes = [
+            models.Index(fields=["company", "-changed_at", "-id"], name="visibility_change_company")
+        ]
+
+    def __str__(self):
+        return f"{self.company}: {'on' if self.enabled else 'off'} by {self.changed_by}"

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from credits import policies
 
-from .models import Company, User
+from .models import Company, CreditsVisibilityChange, User
 
 
 def set_members_can_use_credits(company: Company, enabled: bool, *, by: User) -> Company:
@@ -21,6 +21,8 @@ def set_members_can_use_credits(company: Company, enabled: bool, *, by: User) ->
 
     Only the company's managers may (checked under the company's row lock, so a manager
     demoted a moment ago cannot still change it). Raises PermissionDenied otherwise.
+    A change is recorded with who made it and when (CreditsVisibilityChange); asking for
+    what is already so records nothing.
     """
     with transaction.atomic():
         locked = Company.objects.select_for_update().get(pk=company.pk)
@@ -29,8 +31,20 @@ def set_members_can_use_credits(company: Company, enabled: bool, *, by: User) ->
         if locked.members_can_use_credits != enabled:
             locked.members_can_use_credits = enabled
             locked.save(update_fields=["members_can_use_credits"])
+            record_credits_visibility_change(locked, by=by)
     company.members_can_use_credits = locked.members_can_use_credits
     return locked
+
+
+def record_credits_visibility_change(company: Company, *, by: User | None) -> None:
+    """Record that `by` has just set the company's "Members can see and use company
+    credits" to what it now is (the service above, and the Django admin's form)."""
+    CreditsVisibilityChange.objects.create(
+        company=company,
+        enabled=company.members_can_use_credits,
+        changed_by=by,
+        changed_at=timezone.now(),
+    )
 
 
 def update_profile(user: User, *, first_name: str, last_name: str, email: str) -> User:
