@@ -1,4 +1,4 @@
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from django.conf import settings
 from django.contrib import messages
@@ -9,9 +9,11 @@ from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse_lazy
+from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
 from credits import charts, policies
+from credits import exports as credit_exports
 from credits import selectors as credit_selectors
 from spacecredits.htmx import render_page_or_part
 from spacecredits.params import get_page
@@ -91,14 +93,61 @@ def home(request):
 def customer_list(request):
     tab = "companies" if request.GET.get("tab") == "companies" else "users"
     query = request.GET.get("q", "").strip()[: selectors.MAX_QUERY_LENGTH]
-    rows = (
-        selectors.search_companies(query) if tab == "companies" else selectors.search_users(query)
-    )
+    # An unknown sort or filter (an old or edited link) shows the default one.
+    sort = request.GET.get("sort", "name")
+    sort = sort if sort in selectors.SORTS else "name"
+    accounts = request.GET.get("accounts", "all")
+    accounts = accounts if accounts in selectors.ACCOUNT_FILTERS and tab == "users" else "all"
+    if tab == "companies":
+        rows = selectors.search_companies(query, sort=sort)
+    else:
+        rows = selectors.search_users(query, sort=sort, accounts=accounts)
     page, page_error = get_page(Paginator(rows, CUSTOMERS_PER_PAGE), request.GET.get("page"))
-    context = {"tab": tab, "q": query, "page": page, "page_error": page_error}
+    # The list's own state, for the links that keep it (pages, tabs, sort headers).
+    state = {"tab": tab, "q": query, "sort": sort, "accounts": accounts}
+    defaults = {"tab": "users", "q": "", "sort": "name", "accounts": "all"}
+
+    def link(**changes):
+        kept = {k: v for k, v in (state | changes).items() if v != defaults[k]}
+        return "?" + urlencode(kept) if kept else "?"
+
+    count = page.paginator.count
+    noun = ("company" if count == 1 else "companies") if tab == "companies" else "user"
+    context = {
+        **state,
+        "page": page,
+        "page_error": page_error,
+        "result_count": f"{count:,} {noun}{'s' if tab == 'users' and count != 1 else ''}",
+        "account_filters": ACCOUNT_FILTER_LABELS,
+        "accounts_label": ACCOUNT_FILTER_LABELS[accounts].lower(),
+        "sort_links": {
+            "name": link(sort="-name" if sort == "name" else "name"),
+            "balance": link(sort="-balance" if sort == "balance" else "balance"),
+        },
+        "tab_links": {
+            "users": link(tab="users"),
+            "companies": link(tab="companies", accounts="all"),
+        },
+        "page_link_base": link(),
+    }
     return render_page_or_part(
         request, "customers/customer_list.html", context, partials={"customer-results"}
     )
+
+
+ACCOUNT_FILTER_LABELS = {
+    "all": "All accounts",
+    "active": "Active",
+    "inactive": "Inactive",
+    "staff": "Staff",
+}
+
+
+@staff_required
+def customers_csv(request):
+    """Every customer (users, then companies) with their balance and expiring credits."""
+    today = timezone.localdate(timezone.now())
+    return credit_exports.customer_balances_csv(filename=f"customers-balances-{today:%Y-%m-%d}.csv")
 
 
 def _credit_balance_context(customer) -> dict:
