@@ -108,7 +108,11 @@ class Company(models.Model):
     """A company whose members share a company credit balance."""
 
     name = models.CharField(max_length=200, validators=[validate_single_line])
-    email = models.EmailField(blank=True, help_text="Billing or contact address.")
+    email = models.EmailField(
+        "billing email",
+        blank=True,
+        help_text="Gets the company's credit notices by email while it has no active manager.",
+    )
     members_can_use_credits = models.BooleanField(
         "Members can see and use company credits",
         default=False,

@@ -14,8 +14,8 @@ def test_inactive_users_are_marked_in_the_list_and_on_their_profile(client, adju
     gone = UserFactory(first_name="Tom", last_name="Gone", is_active=False)
     UserFactory(first_name="Lena", last_name="Here")
     listing = client.get("/customers/?q=Gone").content.decode()
-    assert "Tom Gone" in listing and "Inactive" in listing
-    assert "Inactive" not in client.get("/customers/?q=Here").content.decode()
+    assert "Tom Gone" in listing and 'badge--inactive">Inactive<' in listing
+    assert "badge--inactive" not in client.get("/customers/?q=Here").content.decode()
     profile = client.get(f"/customers/users/{gone.pk}/").content.decode()
     assert "Inactive" in profile
     assert "is not told of changes to these credits" in profile
@@ -27,7 +27,7 @@ def test_a_company_profile_says_when_nobody_is_told(client, adjuster):
     MembershipFactory(company=acme, user=manager, role="manager")
     MembershipFactory(company=acme, role="member")
     page = client.get(f"/customers/companies/{acme.pk}/").content.decode()
-    assert "no active manager, so nobody is told" in page
+    assert "no active manager and no billing email, so nobody is told" in page
     assert "Inactive" in page  # beside Maria in the members
     manager.is_active = True
     manager.save()
