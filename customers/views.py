@@ -119,6 +119,7 @@ def customer_list(request):
         "page_error": page_error,
         "result_count": f"{count:,} {noun}{'s' if tab == 'users' and count != 1 else ''}",
         "account_filters": ACCOUNT_FILTER_LABELS,
+        "sort_choices": SORT_LABELS,
         "accounts_label": ACCOUNT_FILTER_LABELS[accounts].lower(),
         "sort_links": {
             "name": link(sort="-name" if sort == "name" else "name"),
@@ -135,6 +136,13 @@ def customer_list(request):
     )
 
 
+# The sort menu (also on phones, where the list has no column headers to click).
+SORT_LABELS = {
+    "name": "Name, A to Z",
+    "-name": "Name, Z to A",
+    "balance": "Balance, lowest first",
+    "-balance": "Balance, highest first",
+}
 ACCOUNT_FILTER_LABELS = {
     "all": "All accounts",
     "active": "Active",

@@ -72,6 +72,7 @@ def test_sorting_by_name_and_by_balance(client, people):
     page = client.get("/customers/?sort=-balance").content.decode()
     assert 'aria-sort="descending"' in page
     assert 'href="?sort=balance"' in page  # the header sorts the other way next
+    assert '<option value="-balance" selected>Balance, highest first</option>' in page
 
 
 def test_balances_sort_by_what_can_be_spent_now(client, people, clock):
