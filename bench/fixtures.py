@@ -19,6 +19,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from credits import ledger_check
 from customers.models import User
 
 
@@ -223,68 +224,10 @@ def load_long_history(prefix: str, *, lots: int, transactions: int) -> int:
     return user_id
 
 
-INVARIANTS = {
-    "balance_after chain (previous + amount) and seq 1..n without gaps": """
-        SELECT count(*) FROM (
-            SELECT seq, row_number() OVER w AS n, balance_after,
-                   coalesce(lag(balance_after) OVER w, 0) + amount AS expected
-            FROM credits_credittransaction WINDOW w AS (PARTITION BY account_id ORDER BY seq)
-        ) t WHERE seq <> n OR balance_after <> expected
-    """,
-    "account balance and last_seq = its newest transaction": """
-        SELECT count(*) FROM credits_creditaccount a
-        LEFT JOIN LATERAL (
-            SELECT seq, balance_after FROM credits_credittransaction t
-            WHERE t.account_id = a.id ORDER BY seq DESC LIMIT 1
-        ) newest ON true
-        WHERE a.last_seq <> coalesce(newest.seq, 0)
-           OR a.balance <> coalesce(newest.balance_after, 0)
-    """,
-    "lot remaining = amount - its usages": """
-        SELECT count(*) FROM credits_creditlot l
-        LEFT JOIN (SELECT lot_id, sum(amount) AS used FROM credits_creditlotusage
-                   GROUP BY lot_id) u ON u.lot_id = l.id
-        WHERE l.remaining <> l.amount - coalesce(u.used, 0)
-    """,
-    "lot = its allocation (same account, amount, expiry; an adding kind)": """
-        SELECT count(*) FROM credits_creditlot l
-        JOIN credits_credittransaction t ON t.id = l.allocation_id
-        WHERE t.account_id <> l.account_id OR t.amount <> l.amount
-           OR t.expires_on IS DISTINCT FROM l.expires_on OR t.amount <= 0
-    """,
-    "every addition has its lot": """
-        SELECT count(*) FROM credits_credittransaction t
-        LEFT JOIN credits_creditlot l ON l.allocation_id = t.id
-        WHERE t.amount > 0 AND l.id IS NULL
-    """,
-    "usages of a deduction add up to it, from the same account's lots": """
-        SELECT count(*) FROM credits_credittransaction t
-        LEFT JOIN (SELECT u.transaction_id, sum(u.amount) AS used,
-                          bool_and(l.account_id = t2.account_id) AS same_account
-                   FROM credits_creditlotusage u
-                   JOIN credits_creditlot l ON l.id = u.lot_id
-                   JOIN credits_credittransaction t2 ON t2.id = u.transaction_id
-                   GROUP BY u.transaction_id) u ON u.transaction_id = t.id
-        WHERE (t.amount < 0 AND (u.used IS NULL OR u.used <> -t.amount OR NOT u.same_account))
-           OR (t.amount > 0 AND u.used IS NOT NULL)
-    """,
-    "account balance = remaining of its lots": """
-        SELECT count(*) FROM credits_creditaccount a
-        LEFT JOIN (SELECT account_id, sum(remaining) AS remaining FROM credits_creditlot
-                   GROUP BY account_id) l ON l.account_id = a.id
-        WHERE a.balance <> coalesce(l.remaining, 0)
-    """,
-}
-
-
 def check_invariants() -> dict[str, int]:
-    """Every ledger invariant over the whole database: {rule: rows breaking it}."""
-    broken = {}
-    with connection.cursor() as cursor:
-        for rule, sql in INVARIANTS.items():
-            cursor.execute(sql)
-            broken[rule] = cursor.fetchone()[0]
-    return broken
+    """Every ledger invariant over the whole database: {rule: rows breaking it}, by the
+    checks of `python manage.py check_ledger` (credits/ledger_check.py)."""
+    return ledger_check.run_checks().totals
 
 
 def assert_invariants(where: str) -> None:

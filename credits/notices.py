@@ -33,7 +33,7 @@ def _verb(amount: Decimal, singular: str, plural: str) -> str:
     return singular if abs(amount) == 1 else plural
 
 
-def _balance_name(customer, recipient: User) -> str:
+def _balance_name(customer, recipient: User | None) -> str:
     """'your balance' for a personal balance, "Acme Ltd's balance" for a company's."""
     return "your balance" if customer == recipient else f"{customer.name}'s balance"
 
@@ -98,6 +98,32 @@ def recipients_of(customer) -> list[User]:
     )
 
 
+def billing_address(customer) -> str:
+    """The address told instead of people: a company's billing email, when the company
+    has no active manager to tell (recipients_of is empty); otherwise ""."""
+    if isinstance(customer, User) or recipients_of(customer):
+        return ""
+    return customer.email
+
+
+def nobody_told(customer) -> str:
+    """Why nobody is told of a change to this customer's credits, or "" when someone is:
+    the Adjust balance dialog warns with it."""
+    if recipients_of(customer) or billing_address(customer):
+        return ""
+    if isinstance(customer, User):
+        if customer.is_anonymised:
+            return f"Nobody will be notified: {customer.display_name} was anonymised."
+        return (
+            f"Nobody will be notified: {customer.display_name}'s account is inactive"
+            " (they cannot log in)."
+        )
+    return (
+        f"Nobody will be notified: {customer.name} has no active manager and no billing"
+        " email (the company's email address, which is told when no manager is)."
+    )
+
+
 def transactions_link(customer) -> str:
     """The path where a member reads this customer's transactions (member side)."""
     before, after = _transactions_link_around_id(url_kind(customer), get_script_prefix())
@@ -140,10 +166,11 @@ class AdjustmentNotices:
     database function passes them to notifications_write with the ledger row."""
 
     kind: str
-    recipient_ids: list[int]
+    recipient_ids: list[int | None]  # None: an email alone, to the address beside it
     subjects: list[str]
     bodies: list[str]
     link: str
+    addresses: list[str | None]
 
 
 def adjustment_notices(
@@ -152,13 +179,16 @@ def adjustment_notices(
     """What the customer's recipients are told about an adjustment of `amount` (signed),
     less the transaction and the balance, which the database fills in."""
     recipients = recipients_of(customer)
-    words = [adjustment_words(customer, r, amount, expires_on, memo) for r in recipients]
+    address = "" if recipients else billing_address(customer)
+    told = recipients or ([None] if address else [])
+    words = [adjustment_words(customer, r, amount, expires_on, memo) for r in told]
     return AdjustmentNotices(
         kind=NotificationKind.CREDITS_ADDED if amount > 0 else NotificationKind.CREDITS_DEDUCTED,
-        recipient_ids=[r.pk for r in recipients],
+        recipient_ids=[r.pk if r else None for r in told],
         subjects=[subject for subject, _ in words],
         bodies=[body for _, body in words],
         link=transactions_link(customer),
+        addresses=[None if r else address for r in told],
     )
 
 
@@ -192,7 +222,8 @@ def notify_expirations(expirations: list[Expiration]) -> None:
     recipients = {
         pk: ([customer] if customer.is_active else [])
         if isinstance(customer, User)
-        else managers[customer.pk]
+        # A company with no active manager: its billing email (None), if it has one.
+        else (managers[customer.pk] or ([None] if customer.email else []))
         for pk, customer in customers.items()
     }
     links = {pk: transactions_link(customer) for pk, customer in customers.items()}
@@ -208,7 +239,8 @@ def notify_expirations(expirations: list[Expiration]) -> None:
                 expiration.expired_on,
             )
             rows.add(
-                recipient=recipient.pk,
+                recipient=recipient.pk if recipient else None,
+                address="" if recipient else customer.email,
                 subject=subject,
                 body=body,
                 link=link,
@@ -253,6 +285,8 @@ def send_expiry_reminders() -> int:
             )
             customer = account.customer
             recipients = recipients_of(customer)
+            address = "" if recipients else billing_address(customer)
+            recipients = recipients or ([None] if address else [])
             link = transactions_link(customer)
             rows = notifications.Rows()
             for lot in lots.filter(account=account).order_by("expires_on", "created_at", "id"):
@@ -261,7 +295,8 @@ def send_expiry_reminders() -> int:
                 for recipient in recipients:
                     subject, body = reminder_words(customer, lot, recipient)
                     rows.add(
-                        recipient=recipient.pk,
+                        recipient=recipient.pk if recipient else None,
+                        address=address,
                         subject=subject,
                         body=body,
                         link=link,

@@ -331,7 +331,7 @@ FROM credits_post_adjustment(
     p_key => %(key)s, p_now => %(now)s, p_zone => %(zone)s,
     p_notification_kind => %(notice_kind)s, p_recipients => %(recipients)s,
     p_subjects => %(subjects)s, p_bodies => %(bodies)s, p_link => %(link)s,
-    p_reference_prefix => %(reference_prefix)s)
+    p_reference_prefix => %(reference_prefix)s, p_addresses => %(addresses)s::varchar[])
 """  # noqa: S608 (the only value put in is the digest of our own file)
 
 
@@ -365,6 +365,7 @@ def _post(
         "bodies": told.bodies,
         "link": told.link,
         "reference_prefix": notices.TRANSACTION_REFERENCE_PREFIX,
+        "addresses": told.addresses,
     }
 
     def call():

@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from . import notices, services
+from . import ledger_check, notices, services
 
 
 @shared_task(name="credits.tasks.expire_due_credits", ignore_result=True)
@@ -11,3 +11,8 @@ def expire_due_credits() -> int:
 @shared_task(name="credits.tasks.send_expiry_reminders", ignore_result=True)
 def send_expiry_reminders() -> int:
     return notices.send_expiry_reminders()
+
+
+@shared_task(name="credits.tasks.check_ledger", ignore_result=True)
+def check_ledger() -> bool:
+    return ledger_check.check_and_report().ok

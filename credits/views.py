@@ -20,7 +20,7 @@ from customers.decorators import staff_required
 from spacecredits.formats import format_credits
 from spacecredits.htmx import render_page_or_part
 
-from . import listing, policies, selectors, services
+from . import listing, notices, policies, selectors, services
 from .forms import AdjustBalanceForm, add_service_errors
 
 
@@ -55,6 +55,7 @@ def adjust_balance(request, owner: str, pk: int):
         "balance": balance,
         "balance_after": form.balance_after(balance),
         "breakdown": selectors.get_expiration_breakdown(customer),
+        "nobody_told": notices.nobody_told(customer),
     }
     return render_page_or_part(
         request,

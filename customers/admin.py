@@ -6,6 +6,7 @@ from django.core.exceptions import PermissionDenied
 
 from credits.admin import AdjustBalanceAdminMixin
 
+from . import services
 from .models import Company, CompanyMembership, User
 
 
@@ -105,6 +106,11 @@ class CompanyAdmin(AdjustBalanceAdminMixin, admin.ModelAdmin):
     list_filter = ["members_can_use_credits"]
     search_fields = ["name", "email"]
     inlines = [MembershipInline]
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if "members_can_use_credits" in form.changed_data:
+            services.record_credits_visibility_change(obj, by=request.user)
 
 
 @admin.register(CompanyMembership)

@@ -1,8 +1,11 @@
-"""Login throttling helpers for django-axes."""
+"""Login throttling helpers for django-axes: logins, every other check of a password, and
+requests for password reset emails share one lockout."""
 
 from axes.backends import AxesStandaloneBackend
+from axes.handlers.proxy import AxesProxyHandler
 from django.conf import settings
 from django.contrib.auth import authenticate
+from django.contrib.auth.signals import user_login_failed
 from django.shortcuts import render
 
 from .models import User
@@ -33,12 +36,15 @@ def password_is_right(request, user: User, password: str) -> bool:
 
 def lockout_response(request, original_response=None, credentials=None):
     """The page a locked-out password check gets (HTTP 429), saying for how long: a login,
-    or, for someone logged in, the password change or email change on the Account page."""
+    or, for someone logged in, the password change or email change on the Account page;
+    or a request for too many password reset emails."""
     minutes = max(1, round(settings.AXES_COOLOFF_TIME.total_seconds() / 60))
+    match = getattr(request, "resolver_match", None)
     context = {
         "minutes": minutes,
         "failure_limit": settings.AXES_FAILURE_LIMIT,
         "logged_in": request.user.is_authenticated,
+        "password_reset": match is not None and match.url_name == "password-reset",
     }
     return render(request, "account/locked_out.html", context, status=429)
 
@@ -53,3 +59,21 @@ class LoginThrottleBackend(AxesStandaloneBackend):
         if request is None:
             return None
         return super().authenticate(request, username=username, password=password, **kwargs)
+
+
+def count_reset_request(request, email: str) -> bool:
+    """Count a request for a password reset email towards the same lockout as a failed
+    login for that address (one count per email address and IP address), whether or not
+    an account has it; True when the lockout now holds, and nothing is to be sent.
+
+    So a visitor cannot have a person's mailbox flooded, nor learn from the pace of the
+    answers which addresses have accounts: everyone gets AXES_FAILURE_LIMIT - 1 emails
+    per cool-off, then the lockout page, exactly as with wrong passwords.
+    """
+    credentials = {"username": email}
+    if AxesProxyHandler.is_locked(request, credentials):
+        request.axes_locked_out = True  # AxesMiddleware answers with lockout_response
+        request.axes_credentials = credentials
+        return True
+    user_login_failed.send(sender=__name__, credentials=credentials, request=request)
+    return bool(getattr(request, "axes_locked_out", False))

@@ -25,6 +25,7 @@ from . import services
 from .member_forms import CreditsVisibilityForm, PasswordChangeForm, ProfileForm
 
 RECENT_ROWS = 5
+VISIBILITY_CHANGES_SHOWN = 10  # the Members page lists the newest changes of the switch
 
 
 def _credits_section(customer, *, title: str, anchor: str, transactions_url: str, **extra):
@@ -127,6 +128,9 @@ def _members_context(company) -> dict:
         "form": CreditsVisibilityForm(
             initial={"members_can_use_credits": company.members_can_use_credits}
         ),
+        "visibility_changes": company.credits_visibility_changes.select_related("changed_by")[
+            :VISIBILITY_CHANGES_SHOWN
+        ],
     }
 
 

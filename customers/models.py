@@ -45,6 +45,17 @@ class User(AbstractBaseUser, PermissionsMixin):
     )
     is_active = models.BooleanField(default=True)
     date_joined = models.DateTimeField(default=timezone.now)
+    # A person who asked to be forgotten (services.anonymise_user): their name, email and
+    # login are gone; their ledger stays, shown as "Former member #<id>".
+    anonymised_at = models.DateTimeField(null=True, blank=True)
+    anonymised_by = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The superuser who anonymised this person.",
+    )
 
     objects = UserManager()
 
@@ -74,7 +85,13 @@ class User(AbstractBaseUser, PermissionsMixin):
         self.email = self.email.strip().lower()
 
     def get_full_name(self):
+        if self.anonymised_at:
+            return f"Former member #{self.pk}"
         return f"{self.first_name} {self.last_name}".strip()
+
+    @property
+    def is_anonymised(self) -> bool:
+        return self.anonymised_at is not None
 
     def get_absolute_url(self):
         return reverse("customers:profile", args=["users", self.pk])
@@ -91,7 +108,11 @@ class Company(models.Model):
     """A company whose members share a company credit balance."""
 
     name = models.CharField(max_length=200, validators=[validate_single_line])
-    email = models.EmailField(blank=True, help_text="Billing or contact address.")
+    email = models.EmailField(
+        "billing email",
+        blank=True,
+        help_text="Gets the company's credit notices by email while it has no active manager.",
+    )
     members_can_use_credits = models.BooleanField(
         "Members can see and use company credits",
         default=False,
@@ -145,3 +166,26 @@ class CompanyMembership(models.Model):
 
     def __str__(self):
         return f"{self.user} — {self.get_role_display()} of {self.company}"
+
+
+class CreditsVisibilityChange(models.Model):
+    """Who turned "Members can see and use company credits" on or off, and when: one row
+    per change (customers.services.set_members_can_use_credits, and the Django admin)."""
+
+    company = models.ForeignKey(
+        Company, on_delete=models.CASCADE, related_name="credits_visibility_changes"
+    )
+    enabled = models.BooleanField(help_text="On (members can) or off (managers only).")
+    changed_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    changed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-changed_at", "-id"]
+        indexes = [
+            models.Index(fields=["company", "-changed_at", "-id"], name="visibility_change_company")
+        ]
+
+    def __str__(self):
+        return f"{self.company}: {'on' if self.enabled else 'off'} by {self.changed_by}"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet
 from django.shortcuts import get_object_or_404
 
 from credits.selectors import balance_subquery
@@ -26,21 +26,46 @@ def _words(query: str) -> list[str]:
     return "".join(kept).split()
 
 
-def search_users(query: str = "") -> QuerySet[User]:
-    """Users whose name or email contains every word of `query`, with their balance."""
-    rows = User.objects.annotate(credit_balance=balance_subquery())
+# The orders the Customers list offers (?sort=): by name, or by balance, either way; ties
+# fall back to the name, then the id, so pages never repeat or skip a row.
+SORTS = ("name", "-name", "balance", "-balance")
+# Which users the list shows (?accounts=).
+ACCOUNT_FILTERS = {
+    "all": Q(),
+    "active": Q(is_active=True),
+    "inactive": Q(is_active=False),
+    "staff": Q(is_staff=True),
+}
+
+
+def _ordering(sort: str, name_fields: list[str]) -> list:
+    names = [F(f).desc() if sort == "-name" else F(f).asc() for f in name_fields]
+    if sort == "balance":
+        return [F("credit_balance").asc(), *names, "pk"]
+    if sort == "-balance":
+        return [F("credit_balance").desc(), *names, "pk"]
+    return [*names, "pk"]
+
+
+def search_users(query: str = "", *, sort: str = "name", accounts: str = "all") -> QuerySet[User]:
+    """Users whose name or email contains every word of `query`, with their balance,
+    among the `accounts` (ACCOUNT_FILTERS), in the order `sort` (SORTS) names."""
+    rows = User.objects.annotate(credit_balance=balance_subquery()).filter(
+        ACCOUNT_FILTERS[accounts]
+    )
     for word in _words(query):
         rows = rows.filter(
             Q(first_name__icontains=word) | Q(last_name__icontains=word) | Q(email__icontains=word)
         )
-    return rows.order_by("first_name", "last_name", "email", "pk")
+    return rows.order_by(*_ordering(sort, ["first_name", "last_name", "email"]))
 
 
-def search_companies(query: str = "") -> QuerySet[Company]:
-    """Companies whose name or email contains every word of `query`, with their balance."""
+def search_companies(query: str = "", *, sort: str = "name") -> QuerySet[Company]:
+    """Companies whose name or email contains every word of `query`, with their balance,
+    in the order `sort` (SORTS) names."""
     rows = Company.objects.annotate(
         credit_balance=balance_subquery(), member_count=Count("memberships")
     )
     for word in _words(query):
         rows = rows.filter(Q(name__icontains=word) | Q(email__icontains=word))
-    return rows.order_by("name", "pk")
+    return rows.order_by(*_ordering(sort, ["name"]))

@@ -12,6 +12,7 @@ class NotificationAdmin(admin.ModelAdmin):
     list_display = [
         "created_at",
         "recipient",
+        "email_to",
         "kind",
         "subject",
         "email_status",
@@ -20,7 +21,7 @@ class NotificationAdmin(admin.ModelAdmin):
         "read_at",
     ]
     list_filter = ["email_status", "kind", "created_at"]
-    search_fields = ["recipient__email", "subject", "body", "email_error"]
+    search_fields = ["recipient__email", "email_to", "subject", "body", "email_error"]
     list_select_related = ["recipient"]
     date_hierarchy = "created_at"
     readonly_fields = [f.name for f in Notification._meta.fields]

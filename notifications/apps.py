@@ -8,4 +8,8 @@ class NotificationsConfig(AppConfig):
     def ready(self):
         # Registers the email channel of notifications.delivery, in every process (web,
         # worker, relay) before any delivery runs.
-        from . import services  # noqa: F401
+        from customers.services import register_personal_data_eraser
+
+        from . import services
+
+        register_personal_data_eraser(services.forget_recipient)

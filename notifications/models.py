@@ -31,10 +31,16 @@ class EmailStatus(models.TextChoices):
 class Notification(models.Model):
     recipient = models.ForeignKey(
         settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
         on_delete=models.CASCADE,
         related_name="notifications",
         db_index=False,  # notification_inbox (recipient, created_at, id) serves every lookup
+        help_text="Empty for an email to an address alone (email_to).",
     )
+    # A notice with no recipient is an email alone, to this address: a company's billing
+    # email, told when the company has no active manager (credits.notices).
+    email_to = models.EmailField(blank=True)
     kind = models.CharField(max_length=32, choices=NotificationKind.choices)
     subject = models.CharField(max_length=200)
     body = models.TextField()
@@ -70,6 +76,15 @@ class Notification(models.Model):
                 condition=Q(reference__gt=""),
                 name="notification_once_per_reference",
             ),
+            models.UniqueConstraint(
+                fields=["email_to", "reference"],
+                condition=Q(recipient__isnull=True, reference__gt=""),
+                name="notification_address_once_per_reference",
+            ),
+            models.CheckConstraint(
+                condition=Q(recipient__isnull=False) | Q(email_to__gt=""),
+                name="notification_recipient_or_address",
+            ),
         ]
         indexes = [
             models.Index(fields=["recipient", "-created_at", "-id"], name="notification_inbox"),
@@ -92,7 +107,7 @@ class Notification(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.subject} → {self.recipient}"
+        return f"{self.subject} → {self.recipient or self.email_to}"
 
     @property
     def is_unread(self) -> bool:

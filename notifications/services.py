@@ -26,7 +26,7 @@ from spacecredits.formats import format_credits
 from spacecredits.validators import one_line
 
 from . import delivery, sql_files
-from .models import Notification, NotificationPreferences
+from .models import CapturedEmail, Notification, NotificationPreferences
 
 logger = logging.getLogger(__name__)
 
@@ -44,18 +44,23 @@ class Rows:
     def __init__(self):
         self.recipients, self.subjects, self.bodies = [], [], []
         self.links, self.balances, self.references = [], [], []
+        self.addresses = []
 
     def add(
         self,
         *,
-        recipient: int,
+        recipient: int | None,
         subject: str,
         body: str,
         link: str,
         reference: str,
         balance_after=None,
+        address: str = "",
     ):
+        """A notice for `recipient` (a user's id), or, with recipient None, an email
+        alone to `address`."""
         self.recipients.append(recipient)
+        self.addresses.append(address if recipient is None else None)
         self.subjects.append(subject)
         self.bodies.append(body)
         self.links.append(link)
@@ -72,7 +77,8 @@ WRITE_SQL = f"""
 SELECT written, emails FROM notifications_write(
     p_kind => %b::varchar, p_created_at => %b::timestamptz, p_recipients => %b::bigint[],
     p_subjects => %b::varchar[], p_bodies => %b::text[], p_links => %b::varchar[],
-    p_balances => %b::numeric[], p_references => %b::varchar[])
+    p_balances => %b::numeric[], p_references => %b::varchar[],
+    p_addresses => %b::varchar[])
 """  # noqa: S608 (the only value put in is the digest of our own file)
 
 
@@ -91,6 +97,7 @@ def write(kind: str, rows: Rows) -> int:
         rows.links,
         rows.balances,
         rows.references,
+        rows.addresses,
     ]
     with server_bound_cursor() as cursor:  # the arrays travel in binary
         cursor.execute(WRITE_SQL, params)
@@ -116,6 +123,15 @@ def mark_read(recipient: User, notification_ids=None) -> int:
     if notification_ids is not None:
         unread = unread.filter(pk__in=notification_ids)
     return unread.update(read_at=timezone.now())
+
+
+def forget_recipient(user: User, email: str) -> None:
+    """Delete what notifications keep of a person who is forgotten
+    (customers.services.anonymise_user): their notifications (and so any email about
+    them still waiting), their preferences, and captured emails to their address."""
+    Notification.objects.filter(recipient=user).delete()
+    NotificationPreferences.objects.filter(user=user).delete()
+    CapturedEmail.objects.filter(to__iexact=email).delete()
 
 
 def update_preferences(user: User, **choices: bool) -> NotificationPreferences:
@@ -150,7 +166,7 @@ def build_email(notification: Notification) -> EmailMultiAlternatives:
         # single-line): a line break would raise BadHeaderError on every try.
         subject=one_line(notification.subject),
         body=text,
-        to=[notification.recipient.email],
+        to=[notification.recipient.email if notification.recipient else notification.email_to],
         # The same Message-ID on every try lets a mail server or client drop a duplicate
         # in the one case we cannot rule out: SMTP accepted it and we crashed before commit.
         headers={"Message-ID": email_message_id(notification.pk)},

@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -203,6 +204,9 @@ if "EMAIL_FILE_PATH" in os.environ:
     EMAIL_FILE_PATH = os.environ["EMAIL_FILE_PATH"]
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "SpaceCredits <credits@localhost>")
 SERVER_EMAIL = os.environ.get("SERVER_EMAIL", DEFAULT_FROM_EMAIL)
+# Who is told of what only operators need to know (a mismatch check_ledger found):
+# comma-separated addresses; empty: every active superuser.
+ADMINS = [(a.strip(), a.strip()) for a in os.environ.get("ADMINS", "").split(",") if a.strip()]
 
 # Absolute links in emails.
 SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
@@ -274,6 +278,12 @@ CELERY_BEAT_SCHEDULE |= {
     "send-expiry-reminders": {
         "task": "credits.tasks.send_expiry_reminders",
         "schedule": timedelta(hours=1),
+    },
+    # python manage.py check_ledger, nightly in the space's zone (CELERY_TIMEZONE); a
+    # mismatch is emailed to ADMINS, or to the superusers when ADMINS is empty.
+    "check-ledger": {
+        "task": "credits.tasks.check_ledger",
+        "schedule": crontab(hour=3, minute=30),
     },
 }
 # Statements the ledger runs for every adjustment are prepared once per connection

@@ -18,6 +18,18 @@ urlpatterns = [
     path("", customer_views.home, name="home"),
     path("login/", customer_views.login, name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("password-reset/", customer_views.password_reset, name="password-reset"),
+    path("password-reset/sent/", customer_views.password_reset_sent, name="password-reset-sent"),
+    path(
+        "password-reset/<uidb64>/<token>/",
+        customer_views.password_reset_confirm,
+        name="password-reset-confirm",
+    ),
+    path(
+        "password-reset/done/",
+        customer_views.password_reset_complete,
+        name="password-reset-complete",
+    ),
     # The admin's own password change asks for the old password as well: it is the member
     # one, whose check counts towards the login lockout.
     path(

@@ -18,11 +18,16 @@
 -- This file is the function: change it here and add a migration that applies it again
 -- (credits.ledger_sql.apply). Applying it twice changes nothing.
 
+-- The function before p_addresses (a new argument makes a second function otherwise).
+DROP FUNCTION IF EXISTS credits_post_adjustment(
+    bigint, varchar, numeric, date, varchar, bigint, varchar, timestamptz, text, varchar,
+    bigint[], varchar[], text[], varchar, varchar);
+
 CREATE OR REPLACE FUNCTION credits_post_adjustment(
     p_account_id bigint, p_kind varchar, p_amount numeric, p_expires_on date,
     p_memo varchar, p_actor_id bigint, p_key varchar, p_now timestamptz, p_zone text,
     p_notification_kind varchar, p_recipients bigint[], p_subjects varchar[], p_bodies text[],
-    p_link varchar, p_reference_prefix varchar,
+    p_link varchar, p_reference_prefix varchar, p_addresses varchar[] DEFAULT NULL,
     OUT status text, OUT account_pk bigint, OUT transaction_id bigint, OUT seq bigint,
     OUT balance numeric, OUT created_at timestamptz, OUT emails bigint[]
 ) AS $$
@@ -113,7 +118,8 @@ BEGIN
         p_links => array_fill(p_link, ARRAY[cardinality(p_recipients)]),
         p_balances => array_fill(balance, ARRAY[cardinality(p_recipients)]),
         p_references => array_fill(p_reference_prefix || transaction_id,
-                                   ARRAY[cardinality(p_recipients)])) w;
+                                   ARRAY[cardinality(p_recipients)]),
+        p_addresses => p_addresses) w;
     status := 'ok';
 END;
 $$ LANGUAGE plpgsql;
