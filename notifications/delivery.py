@@ -330,30 +330,38 @@ def retry_failed(name: str, pks) -> int:
 
 class Schedule:
     """Celery beat's schedule run in this process (`manage.py rundemo`, which has no
-    broker): each entry runs at start and then every `schedule` (timedelta or
-    seconds)."""
+    broker): an entry that runs every so often (a timedelta, seconds) runs at start and
+    then at its interval; one at set times (a crontab) runs at those times."""
 
     def __init__(self, entries: dict):
         from celery import current_app
+        from celery.schedules import schedule as interval
 
         current_app.loader.import_default_modules()
         self.tasks = current_app.tasks
         self.entries = []
         for name, entry in entries.items():
-            every = entry["schedule"]
-            every = getattr(every, "run_every", every)
-            seconds = every.total_seconds() if isinstance(every, dt.timedelta) else float(every)
-            self.entries.append([time.monotonic(), seconds, name, entry["task"]])
+            when = entry["schedule"]
+            at_start = isinstance(when, (int, float, dt.timedelta, interval))
+            if isinstance(when, (int, float, dt.timedelta)):
+                when = interval(when, app=current_app)
+            due = time.monotonic() if at_start else self._next(when)
+            self.entries.append([due, when, name, entry["task"]])
+
+    @staticmethod
+    def _next(when) -> float:
+        """The monotonic time `when` is next due, counted from now."""
+        return time.monotonic() + when.remaining_estimate(when.now()).total_seconds()
 
     def run_due(self) -> None:
         for entry in self.entries:
-            due, every, name, task = entry
+            due, when, name, task = entry
             if time.monotonic() >= due:
-                entry[0] = time.monotonic() + every
                 try:
                     self.tasks[task].apply().get()
                 except Exception:
                     logger.exception("Scheduled task %s failed", name)
+                entry[0] = self._next(when)
 
     def seconds_to_next(self) -> float:
         if not self.entries:

@@ -83,3 +83,20 @@ def test_the_demo_server_runs_the_expiry_sweep_and_emails_it_by_itself(
         except subprocess.TimeoutExpired:
             server.kill()
             pytest.fail("Ctrl-C did not stop the demo server")
+
+
+def test_the_demo_schedule_runs_intervals_at_start_and_set_times_when_they_come():
+    from celery.schedules import crontab
+    from django.conf import settings
+
+    from notifications.delivery import Schedule
+
+    schedule = Schedule(settings.CELERY_BEAT_SCHEDULE)
+    due = {name: due - time.monotonic() for due, _, name, _ in schedule.entries}
+    every = {name: entry["schedule"] for name, entry in settings.CELERY_BEAT_SCHEDULE.items()}
+    for name, when in every.items():
+        if isinstance(when, crontab):
+            assert 0 < due[name] <= 24 * 3600, name  # its next time, within a day
+        else:
+            assert due[name] <= 0, name  # at start
+    assert any(isinstance(when, crontab) for when in every.values())
