@@ -1,0 +1,61 @@
+"""The staff page "API keys", and the 404 for unknown paths under /api/."""
+
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from . import policies, services
+from .forms import ApiKeyForm
+from .models import ApiKey
+from .problems import problem
+
+
+def not_found(request, *args, **kwargs):
+    return problem(404, "not_found", "There is nothing at this address.")
+
+
+def _guard(request):
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    if not policies.can_manage_api_keys(request.user):
+        raise PermissionDenied
+    return None
+
+
+@require_http_methods(["GET", "POST"])
+def api_keys(request):
+    """The keys, and a form for a new one; a new key is shown on the answer to its POST,
+    and never again."""
+    if refused := _guard(request):
+        return refused
+    created = None
+    status = 200
+    if request.method == "POST":
+        form = ApiKeyForm(request.POST)
+        if form.is_valid():
+            try:
+                created = services.create_api_key(created_by=request.user, **form.cleaned_data)
+            except ValidationError as error:
+                form.add_error(None, error)
+                status = 422
+            else:
+                form = ApiKeyForm()
+        else:
+            status = 422
+    else:
+        form = ApiKeyForm()
+    context = {
+        "form": form,
+        "created": created,
+        "keys": ApiKey.objects.select_related("created_by"),
+    }
+    return render(request, "api/api_keys.html", context, status=status)
+
+
+@require_POST
+def revoke(request, pk: int):
+    if refused := _guard(request):
+        return refused
+    services.revoke_api_key(get_object_or_404(ApiKey, pk=pk))
+    return redirect("api:keys")
