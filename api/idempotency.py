@@ -25,6 +25,9 @@ MAX_KEY_LENGTH = 255
 # How long a request waits for another one with the same key to finish.
 WAIT_FOR_OTHER = "10s"
 
+# The refusals that are an outcome of the change, stored and replayed like a success.
+STORED_REFUSALS = {409}
+
 OPENAPI_PARAMETER = {
     "in": "header",
     "name": HEADER,
@@ -78,9 +81,10 @@ def run_once(
 ) -> HttpResponse:
     """`work()` (which writes and returns the response) once per Idempotency-Key.
 
-    Whatever `work` answers, success or a refusal (a 409 for insufficient credits, a 404),
-    is stored and replayed, as Stripe does; a request refused before it ran (401, 403,
-    429, invalid JSON or values) stores nothing, so the key stays free.
+    A success, or the ledger's refusal of the change itself (409, insufficient credits),
+    is stored and replayed, as Stripe does; a request refused for its input (401, 403,
+    429, invalid JSON or values, an unknown id) stores nothing, so the key stays free for
+    the corrected request.
     """
     key = header_key(request)
     print_ = fingerprint(request, body)
@@ -104,6 +108,8 @@ def run_once(
             try:
                 response = work()
             except ApiProblem as refused:
+                if refused.status not in STORED_REFUSALS:
+                    raise  # the record goes with the rolled-back transaction
                 response = refused.response()
             IdempotencyRecord.objects.filter(pk=inserted[0]).update(
                 status_code=response.status_code,
