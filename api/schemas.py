@@ -140,11 +140,11 @@ class TransactionFilters(BaseModel):
     created_gte: AwareDatetime | None = None
     created_lt: AwareDatetime | None = None
     limit: int = Field(25, ge=1, le=100)
-    cursor: str | None = Field(None, max_length=200)
+    cursor: str | None = Field(None, max_length=100)
 
 
 class CustomerFilters(BaseModel):
     type: Literal["user", "company"] | None = None
     q: str = Field("", max_length=100)
     limit: int = Field(25, ge=1, le=100)
-    cursor: str | None = Field(None, max_length=200)
+    cursor: str | None = Field(None, max_length=100)

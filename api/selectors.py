@@ -223,6 +223,19 @@ def transaction_detail(row: CreditTransaction) -> dict:
     }
 
 
+def _utc(moment: dt.datetime, field: str) -> dt.datetime:
+    """The moment in UTC: PostgreSQL takes offsets up to 15:59 only, and Python up to 23:59."""
+    try:
+        return moment.astimezone(dt.UTC)
+    except OverflowError:
+        raise ApiProblem(
+            422,
+            "invalid_values",
+            "A time is out of range.",
+            errors={field: ["Give a time between the years 1 and 9999."]},
+        )
+
+
 def list_transactions(customer, *, filters) -> dict:
     """Newest first by the account's `seq`: rows added while a client walks the pages get
     higher seqs, so they never shift the rows of the pages still to come."""
@@ -230,9 +243,9 @@ def list_transactions(customer, *, filters) -> dict:
     if filters.type:
         rows = rows.filter(kind=filters.type)
     if filters.created_gte:
-        rows = rows.filter(created_at__gte=filters.created_gte)
+        rows = rows.filter(created_at__gte=_utc(filters.created_gte, "created_gte"))
     if filters.created_lt:
-        rows = rows.filter(created_at__lt=filters.created_lt)
+        rows = rows.filter(created_at__lt=_utc(filters.created_lt, "created_lt"))
     if filters.cursor:
         parts = _decode(filters.cursor)
         if len(parts) != 2 or parts[0] != "t" or not parts[1].isdigit() or len(parts[1]) > 18:

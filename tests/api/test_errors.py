@@ -45,6 +45,8 @@ def test_malformed_json_wrong_content_type_and_invalid_values(api):
         {"created_lt": "2026-01-01T00:00:00"},
         {"type": "gift"},
         {"cursor": "\x00"},
+        {"cursor": "c" * 101},
+        {"created_lt": "0001-01-01T00:00:00+01:00"},
     ],
 )
 def test_odd_query_values_are_422(api, query):
@@ -71,3 +73,10 @@ def test_odd_ids_are_404(api, path):
 def test_an_overlong_idempotency_key_is_400(api):
     path = f"/api/v1/customers/user_{UserFactory().pk}/credits"
     assert_problem(api.post(path, {"amount": "1"}, key="k" * 256), 400, "idempotency_key_invalid")
+
+
+def test_offsets_postgresql_does_not_take_are_read_as_utc(api):
+    customer = UserFactory()
+    path = f"/api/v1/customers/user_{customer.pk}/transactions"
+    response = api.get(path, {"created_gte": "0007-01-24T21:28:45.0-22:59"})
+    assert response.status_code == 200
