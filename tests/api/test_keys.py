@@ -61,6 +61,7 @@ def _staff_with_permission():
 
 def test_the_staff_page_creates_shows_the_key_once_lists_and_revokes():
     staff, client = _staff_with_permission()
+    assert 'href="/api-keys/"' in client.get("/account/").content.decode()
     page = client.get("/api-keys/")
     assert page.status_code == 200 and b"API keys" in page.content
     created = client.post("/api-keys/", {"name": "Web shop", "scope": "write"})
