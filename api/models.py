@@ -95,3 +95,41 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self):
         return self.key
+
+
+class WebhookEvent(models.TextChoices):
+    CREDIT_TRANSACTION_CREATED = "credit_transaction.created", "A ledger row is written"
+    HOLD_CREATED = "hold.created", "A hold is made"
+    HOLD_CAPTURED = "hold.captured", "A hold is captured"
+    HOLD_RELEASED = "hold.released", "A hold is released"
+    HOLD_EXPIRED = "hold.expired", "A hold expires"
+
+
+class WebhookEndpoint(models.Model):
+    """A URL that is sent the events it subscribes to, signed per Standard Webhooks.
+
+    The signing secret is kept as it is (a receiver needs the same one to verify); after a
+    roll the previous one also signs for 24 hours, so receivers can switch over.
+    """
+
+    url = models.URLField(max_length=2000)
+    events = models.JSONField(default=list, help_text="WebhookEvent values.")
+    enabled = models.BooleanField(default=True)
+    secret = models.CharField(max_length=100)
+    previous_secret = models.CharField(max_length=100, blank=True)
+    previous_secret_until = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "webhook endpoint"
+
+    def __str__(self):
+        return self.url

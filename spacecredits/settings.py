@@ -286,3 +286,6 @@ CELERY_BEAT_SCHEDULE |= {
         "schedule": timedelta(hours=1),
     },
 }
+# Webhook targets may be private or loopback addresses only when this is on (tests, a
+# space's own network); link-local and cloud metadata addresses are always refused.
+WEBHOOKS_ALLOW_PRIVATE = env_bool("WEBHOOKS_ALLOW_PRIVATE", TESTING)
