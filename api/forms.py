@@ -1,6 +1,6 @@
 from django import forms
 
-from .models import Scope
+from .models import Scope, WebhookEvent
 
 
 class ApiKeyForm(forms.Form):
@@ -11,3 +11,18 @@ class ApiKeyForm(forms.Form):
         "“API: <name>”.",
     )
     scope = forms.ChoiceField(label="Scope", choices=Scope.choices, initial=Scope.READ)
+
+
+class WebhookEndpointForm(forms.Form):
+    url = forms.URLField(
+        label="URL",
+        max_length=2000,
+        assume_scheme="https",
+        help_text="Where events are sent (http or https; private addresses are refused).",
+    )
+    events = forms.MultipleChoiceField(
+        label="Events",
+        choices=WebhookEvent.choices,
+        widget=forms.CheckboxSelectMultiple,
+        initial=[WebhookEvent.CREDIT_TRANSACTION_CREATED],
+    )

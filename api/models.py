@@ -130,6 +130,7 @@ class WebhookEndpoint(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         verbose_name = "webhook endpoint"
+        permissions = [("manage_webhooks", "Can register webhook endpoints and roll secrets")]
 
     def __str__(self):
         return self.url

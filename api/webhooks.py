@@ -115,6 +115,12 @@ def roll_secret(endpoint: WebhookEndpoint) -> str:
     return endpoint.secret
 
 
+def set_enabled(endpoint: WebhookEndpoint, enabled: bool) -> WebhookEndpoint:
+    endpoint.enabled = enabled
+    endpoint.save(update_fields=["enabled"])
+    return endpoint
+
+
 def signature_headers(
     endpoint: WebhookEndpoint, *, message_id: str, timestamp: dt.datetime, body: str
 ) -> dict[str, str]:

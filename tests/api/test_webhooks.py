@@ -134,3 +134,54 @@ def test_a_receiver_verifies_the_signature_with_the_standardwebhooks_library(pub
     after = webhooks.signature_headers(created.endpoint, message_id="m3", timestamp=now, body=body)
     with pytest.raises(WebhookVerificationError):
         Webhook(old).verify(body, after)
+
+
+def _webhook_staff():
+    from django.contrib.auth.models import Permission
+    from django.test import Client
+
+    from tests.factories import PASSWORD, StaffFactory
+
+    staff = StaffFactory()
+    staff.user_permissions.add(Permission.objects.get(codename="manage_webhooks"))
+    client = Client()
+    client.login(username=staff.email, password=PASSWORD)
+    return client
+
+
+def test_the_staff_page_registers_shows_the_secret_once_rolls_and_disables(public_dns):
+    client = _webhook_staff()
+    assert 'href="/webhooks/"' in client.get("/account/").content.decode()
+    answer = client.post(
+        "/webhooks/",
+        {"url": "https://hooks.example.com/in", "events": ["credit_transaction.created"]},
+    )
+    assert answer.status_code == 200
+    endpoint = WebhookEndpoint.objects.get()
+    assert endpoint.secret in answer.content.decode()
+    assert endpoint.secret not in client.get("/webhooks/").content.decode()
+    rolled = client.post(f"/webhooks/{endpoint.pk}/roll-secret/")
+    old = endpoint.secret
+    endpoint.refresh_from_db()
+    assert endpoint.secret != old and endpoint.previous_secret == old
+    assert endpoint.secret in rolled.content.decode()
+    assert client.post(f"/webhooks/{endpoint.pk}/toggle/").status_code == 302
+    endpoint.refresh_from_db()
+    assert not endpoint.enabled
+
+
+def test_the_staff_page_refuses_bad_urls_and_staff_without_the_permission(public_dns, settings):
+    settings.WEBHOOKS_ALLOW_PRIVATE = False
+    client = _webhook_staff()
+    refused = client.post(
+        "/webhooks/", {"url": "http://169.254.169.254/", "events": ["hold.created"]}
+    )
+    assert refused.status_code == 422 and "link-local" in refused.content.decode()
+    assert not WebhookEndpoint.objects.exists()
+    from django.test import Client
+
+    from tests.factories import PASSWORD, StaffFactory
+
+    other = Client()
+    other.login(username=StaffFactory().email, password=PASSWORD)
+    assert other.get("/webhooks/").status_code == 403
