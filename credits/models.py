@@ -27,13 +27,16 @@ class TransactionKind(models.TextChoices):
 
 
 # The kinds something in the app records today, and so the kinds the transactions pages
-# offer as filters: a kind joins this list when a code path records it (the reserved kinds
-# above are accepted by services.grant_credits and charge_credits, but nothing calls them
-# with those kinds yet).
+# offer as filters: a kind joins this list when a code path records it (the public API
+# records purchases, plan allocations and bookings; the other reserved kinds are accepted
+# by services.grant_credits and charge_credits, but nothing calls them with those yet).
 RECORDED_KINDS = (
     TransactionKind.ADMIN_ALLOCATION,
     TransactionKind.ADMIN_CHARGE,
     TransactionKind.EXPIRATION,
+    TransactionKind.PURCHASE_ALLOCATION,
+    TransactionKind.SUBSCRIPTION_ALLOCATION,
+    TransactionKind.BOOKING,
 )
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import connection
-from django.db.models import OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models import F, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -82,10 +82,12 @@ def balance_subquery():
 
 
 def get_transactions(customer) -> QuerySet[CreditTransaction]:
-    """The customer's transactions, newest first."""
+    """The customer's transactions, newest first. `api_key_name` is the name of the API key
+    that made a row (the api app's ApiKeyChange, docs/api.md), else None."""
     return (
         CreditTransaction.objects.filter(account_id=_account_id(customer))
         .select_related("actor")
+        .annotate(api_key_name=F("api_change__api_key__name"))
         .order_by("-seq")
     )
 

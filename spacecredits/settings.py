@@ -53,11 +53,14 @@ INSTALLED_APPS = [
     "customers",
     "credits",
     "notifications",
+    "ninja",  # its Swagger UI files, served from our static files (no CDN)
+    "api",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",  # CONTENT_SECURITY_POLICY below
+    "api.problems.ProblemJsonMiddleware",  # every error under /api/ as problem+json
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Text responses gzipped (WhiteNoise serves static files' own .gz copies before this).
     # BREACH: docs/frontend.md says why compressing pages that carry a CSRF token is safe here.
@@ -296,3 +299,20 @@ CREDITS_SWEEP_CONNECTIONS = int(os.environ.get("CREDITS_SWEEP_CONNECTIONS", "2")
 # The first retry's delay in seconds (doubling each time, notifications/delivery.py); tests
 # shorten it.
 NOTIFICATION_RETRY_BASE_SECONDS = float(os.environ.get("NOTIFICATION_RETRY_BASE_SECONDS", "10"))
+
+# --- The public API (api/, docs/api.md) ---------------------------------------------------
+# API keys are stored as HMAC-SHA256 keyed by this (SECRET_KEY unless set: set it so that
+# rotating SECRET_KEY does not revoke every key).
+API_KEY_SECRET = os.environ.get("API_KEY_SECRET", SECRET_KEY)
+# Requests per second per key, and the burst a key may spend at once (a token bucket).
+API_RATE_LIMIT = float(os.environ.get("API_RATE_LIMIT", "50"))
+API_RATE_BURST = float(os.environ.get("API_RATE_BURST", str(2 * API_RATE_LIMIT)))
+CELERY_BEAT_SCHEDULE |= {
+    "delete-expired-idempotency-records": {
+        "task": "api.tasks.delete_expired_idempotency_records",
+        "schedule": timedelta(hours=1),
+    },
+}
+# Webhook targets may be private or loopback addresses only when this is on (tests, a
+# space's own network); link-local and cloud metadata addresses are always refused.
+WEBHOOKS_ALLOW_PRIVATE = env_bool("WEBHOOKS_ALLOW_PRIVATE", TESTING)

@@ -2,9 +2,11 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.shortcuts import redirect
 from django.templatetags.static import static
-from django.urls import include, path
+from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 
+from api import views as api_views
+from api.v1 import api as api_v1
 from customers import views as customer_views
 from spacecredits.views import healthz
 
@@ -41,6 +43,10 @@ urlpatterns = [
     path("", include("credits.urls")),
     path("", include("customers.member_urls")),
     path("", include("notifications.urls")),
+    path("api/v1/", api_v1.urls),
+    # Anything else under /api/ is a 404 problem document (api/problems.py), not a page.
+    re_path(r"^api/", api_views.not_found),
+    path("", include("api.urls")),
     path("healthz", healthz, name="healthz"),
     # Browsers ask every page's origin for /favicon.ico; a 404 there is a console error.
     # Pages name the icon themselves (base.html); this is for those that do not.

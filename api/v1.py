@@ -1,0 +1,315 @@
+"""The public API, version 1 (SPEC.md, "The public API (v1)"), on django-ninja.
+
+Endpoints parse, authorise and call one service or selector; the ledger's rules stay in
+credits.services. Every failure is a problem document (api/problems.py); every POST runs
+once per Idempotency-Key (api/idempotency.py); every change records its key (ApiKeyChange).
+"""
+
+from __future__ import annotations
+
+import inspect
+
+from csp.decorators import csp_update
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
+from ninja import NinjaAPI, Query
+from ninja.errors import AuthenticationError, HttpError
+from ninja.errors import ValidationError as NinjaValidationError
+from ninja.security import HttpBearer
+from pydantic import BaseModel
+
+from credits import services as ledger
+from credits.exceptions import IdempotencyConflict, InsufficientCredits
+from customers.models import Company, User
+
+from . import idempotency, ratelimit, schemas, selectors, services
+from .models import ApiKey, ApiKeyChange, Scope
+from .problems import CONTENT_TYPE, ApiProblem, problem
+
+PROBLEM = {"content": {CONTENT_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+
+
+class KeyAuth(HttpBearer):
+    """`Authorization: Bearer <key>`; `scope` is what the endpoint needs. Also counts the
+    request against the key's rate limit, and for writes checks what every POST needs
+    before its body is read (the Idempotency-Key header, a JSON body)."""
+
+    def __init__(self, scope: str):
+        super().__init__()
+        self.scope = scope
+
+    def authenticate(self, request: HttpRequest, token: str) -> ApiKey | None:
+        api_key = services.authenticate(token)
+        if api_key is None:
+            return None
+        decision = ratelimit.hit(api_key.pk)
+        if not decision.allowed:
+            raise ApiProblem(
+                429,
+                "rate_limited",
+                "Too many requests with this key; retry after the Retry-After seconds.",
+                headers={"Retry-After": str(decision.retry_after)},
+            )
+        if self.scope == Scope.WRITE and api_key.scope != Scope.WRITE:
+            raise ApiProblem(403, "insufficient_scope", "This key may only read; use a write key.")
+        if request.method == "POST":
+            idempotency.header_key(request)
+            content_type = request.content_type or ""
+            if request.body and content_type != "application/json":
+                raise ApiProblem(
+                    415, "unsupported_media_type", "Send the body as application/json."
+                )
+        return api_key
+
+
+READ, WRITE = KeyAuth(Scope.READ), KeyAuth(Scope.WRITE)
+
+api = NinjaAPI(
+    title="SpaceCredits API",
+    version="1",
+    description="Read and move a coworking space's credits. Errors are "
+    "application/problem+json (RFC 9457); every POST needs an Idempotency-Key.",
+    urls_namespace="api-v1",
+    docs_url="/docs",
+    openapi_url="/openapi.json",
+    auth=READ,
+    # Swagger UI's stylesheet draws its icons as data: SVG images; nothing else is widened
+    # (its scripts are our static files, its settings a JSON script element).
+    docs_decorator=csp_update({"img-src": ["'self'", "data:"]}),
+)
+
+# --- Errors -----------------------------------------------------------------------------
+
+
+@api.exception_handler(ApiProblem)
+def _problem(request, exc: ApiProblem):
+    return exc.response()
+
+
+@api.exception_handler(AuthenticationError)
+def _unauthenticated(request, exc):
+    return problem(
+        401,
+        "unauthenticated",
+        "Send a valid, unrevoked API key as Authorization: Bearer <key>.",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+def _field(loc) -> str:
+    parts = [str(part) for part in loc]
+    if parts and parts[0] in ("body", "query", "path", "header"):
+        parts = parts[1:]
+    if parts and parts[0] in ("payload", "filters"):  # the view's argument, not a field
+        parts = parts[1:]
+    return ".".join(parts) or "body"
+
+
+@api.exception_handler(NinjaValidationError)
+def _invalid(request, exc: NinjaValidationError):
+    errors: dict[str, list[str]] = {}
+    for error in exc.errors:
+        errors.setdefault(_field(error.get("loc", ())), []).append(error.get("msg", "Invalid."))
+    return problem(422, "invalid_values", "Some values are not valid.", errors=errors)
+
+
+@api.exception_handler(HttpError)
+def _http_error(request, exc: HttpError):
+    if exc.status_code == 400:
+        return problem(400, "malformed_json", "The body is not valid JSON.")
+    return problem(exc.status_code, "error", str(exc))
+
+
+def ledger_problem(error: DjangoValidationError) -> ApiProblem:
+    """The services' refusals as problems: 409 for a lack of credits, 422 otherwise."""
+    if isinstance(error, InsufficientCredits):
+        return ApiProblem(409, "insufficient_credits", error.messages[0], available=error.available)
+    if isinstance(error, IdempotencyConflict):
+        return idempotency.conflict()
+    if hasattr(error, "error_dict"):
+        errors = {field: list(messages) for field, messages in error.message_dict.items()}
+    else:
+        errors = {"body": list(error.messages)}
+    detail = " ".join(message for messages in errors.values() for message in messages)
+    return ApiProblem(422, "invalid_values", detail, errors=errors)
+
+
+# --- Responses --------------------------------------------------------------------------
+
+
+def _json(status: int, body: dict, schema: type[BaseModel]) -> HttpResponse:
+    """`body` checked against its schema and rendered as the schema renders it."""
+    return HttpResponse(
+        schema.model_validate(body).model_dump_json(),
+        status=status,
+        content_type="application/json",
+    )
+
+
+def errors_for(*statuses: int) -> dict:
+    return {status: schemas.Problem for status in statuses}
+
+
+READ_ERRORS = (401, 422, 429)
+WRITE_ERRORS = (400, 401, 403, 404, 409, 415, 422, 429)
+
+# --- Customers --------------------------------------------------------------------------
+
+
+@api.get(
+    "/customers",
+    response={200: schemas.CustomerList, **errors_for(*READ_ERRORS)},
+    summary="List customers with their balances",
+    tags=["customers"],
+)
+def list_customers(request, filters: Query[schemas.CustomerFilters]):
+    return _json(200, selectors.list_customers(**filters.model_dump()), schemas.CustomerList)
+
+
+@api.get(
+    "/customers/{customer_id}",
+    response={200: schemas.Customer, **errors_for(404, *READ_ERRORS)},
+    summary="A customer's balance, available and held credits, and expirations",
+    tags=["customers"],
+)
+def get_customer(request, customer_id: str):
+    customer = selectors.get_customer(customer_id)
+    return _json(200, selectors.customer_detail(customer), schemas.Customer)
+
+
+@api.get(
+    "/customers/{customer_id}/transactions",
+    response={200: schemas.TransactionList, **errors_for(404, *READ_ERRORS)},
+    summary="A customer's transactions, newest first",
+    tags=["transactions"],
+)
+def list_transactions(request, customer_id: str, filters: Query[schemas.TransactionFilters]):
+    customer = selectors.get_customer(customer_id)
+    page = selectors.list_transactions(customer, filters=filters)
+    return _json(200, page, schemas.TransactionList)
+
+
+@api.get(
+    "/transactions/{transaction_id}",
+    response={200: schemas.Transaction, **errors_for(404, *READ_ERRORS)},
+    summary="One transaction, with the lots it used",
+    tags=["transactions"],
+)
+def get_transaction(request, transaction_id: str):
+    row = selectors.get_transaction(transaction_id)
+    return _json(200, selectors.transaction_detail(row), schemas.Transaction)
+
+
+# --- Writes -----------------------------------------------------------------------------
+
+
+def _recorded(request, rows) -> HttpResponse:
+    """Note which key made the ledger rows, in the transaction that wrote them."""
+    ApiKeyChange.objects.bulk_create(
+        [ApiKeyChange(transaction_id=row.pk, api_key=request.auth) for row in rows]
+    )
+    created = selectors.get_transaction(str(rows[0].pk))
+    return _json(201, selectors.transaction_detail(created), schemas.Transaction)
+
+
+def _write(request, payload: BaseModel, change) -> HttpResponse:
+    """Run `change()` (which returns the ledger rows it wrote) once per Idempotency-Key."""
+
+    def work():
+        try:
+            with transaction.atomic():
+                rows = change()
+                return _recorded(request, rows)
+        except DjangoValidationError as refused:
+            raise ledger_problem(refused)
+
+    return idempotency.run_once(request, request.auth, payload.model_dump(mode="json"), work)
+
+
+WRITE_OPERATION = {"openapi_extra": {"parameters": [idempotency.OPENAPI_PARAMETER]}}
+
+
+@api.post(
+    "/customers/{customer_id}/credits",
+    auth=WRITE,
+    response={201: schemas.Transaction, **errors_for(*WRITE_ERRORS)},
+    summary="Add credits (a new lot)",
+    tags=["transactions"],
+    **WRITE_OPERATION,
+)
+def add_credits(request, customer_id: str, payload: schemas.AddCredits):
+    def change():
+        customer = selectors.get_customer(customer_id)
+        return [
+            ledger.grant_credits(
+                customer,
+                payload.amount,
+                kind=payload.type,
+                expires_on=payload.expires_on,
+                memo=payload.memo,
+            )
+        ]
+
+    return _write(request, payload, change)
+
+
+# Until charge_credits takes on_behalf_of (issue 13), charging for a member is refused.
+CHARGES_ON_BEHALF = "on_behalf_of" in inspect.signature(ledger.charge_credits).parameters
+
+
+@api.post(
+    "/customers/{customer_id}/charges",
+    auth=WRITE,
+    response={201: schemas.Transaction, **errors_for(*WRITE_ERRORS)},
+    summary="Spend credits, earliest-expiring first (409 when too few are available)",
+    tags=["transactions"],
+    **WRITE_OPERATION,
+)
+def charge(request, customer_id: str, payload: schemas.Charge):
+    def change():
+        customer = selectors.get_customer(customer_id)
+        extra = {}
+        if payload.on_behalf_of is not None:
+            member = selectors.get_customer(payload.on_behalf_of) if CHARGES_ON_BEHALF else None
+            if not isinstance(customer, Company) or not isinstance(member, User):
+                raise DjangoValidationError(
+                    {"on_behalf_of": "Only a company is charged on behalf of one of its members."}
+                    if CHARGES_ON_BEHALF
+                    else {"on_behalf_of": "Charging on behalf of a member is not available yet."}
+                )
+            extra["on_behalf_of"] = member
+        return [
+            ledger.charge_credits(
+                customer, payload.amount, kind=payload.type, memo=payload.memo, **extra
+            )
+        ]
+
+    return _write(request, payload, change)
+
+
+def _schema_with_problems(original):
+    """The generated schema, with every error response described as problem+json."""
+
+    def schema(*args, **kwargs):
+        document = original(*args, **kwargs)
+        for path in document.get("paths", {}).values():
+            for operation in path.values():
+                for status, response in operation.get("responses", {}).items():
+                    if int(status) >= 400:
+                        content = response.get("content", {})
+                        if "application/json" in content:
+                            content[CONTENT_TYPE] = content.pop("application/json")
+                    if int(status) == 429:
+                        response["headers"] = {
+                            "Retry-After": {
+                                "description": "Seconds to wait.",
+                                "schema": {"type": "integer"},
+                            }
+                        }
+        return document
+
+    return schema
+
+
+api.get_openapi_schema = _schema_with_problems(api.get_openapi_schema)
