@@ -16,7 +16,7 @@ from django.db.models import OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from .models import CreditLot, CreditTransaction
+from .models import CreditHold, CreditLot, CreditTransaction, HoldStatus
 
 ZERO = Decimal("0.00")
 CENT = Decimal("0.01")
@@ -41,23 +41,71 @@ GROUP BY expires_on
 UNION ALL
 SELECT NULL, SUM(remaining) FROM credits_creditlot
 WHERE account_id = %(account)s AND remaining > 0 AND expires_on IS NULL
+UNION ALL
+SELECT l.expires_on, SUM(hl.amount) FROM credits_credithold h
+JOIN credits_creditholdlot hl ON hl.hold_id = h.id
+JOIN credits_creditlot l ON l.id = hl.lot_id
+WHERE h.account_id = %(account)s AND h.status = 'held'
+  AND (h.expires_at > %(now)s OR l.expires_on IS NULL OR l.expires_on >= %(today)s)
+GROUP BY l.expires_on
 """
 
 
 def _usable_totals(customer) -> list[tuple[dt.date | None, Decimal]]:
     """(expiration date or None, credits) of the usable lots (time not up, even if not
-    yet swept), in one query."""
-    today = timezone.localdate(timezone.now())
+    yet swept) and of what holds earmark of them, in one query."""
+    now = timezone.now()
+    params = {"account": _account_id(customer), "today": timezone.localdate(now), "now": now}
     with connection.cursor() as cursor:
-        cursor.execute(USABLE_TOTALS_SQL, {"account": _account_id(customer), "today": today})
+        cursor.execute(USABLE_TOTALS_SQL, params)
         rows = cursor.fetchall()
-    return [(day, total.quantize(CENT)) for day, total in rows if total is not None]
+    totals: dict[dt.date | None, Decimal] = {}
+    for day, total in rows:
+        if total is not None:
+            totals[day] = totals.get(day, ZERO) + total
+    return [(day, total.quantize(CENT)) for day, total in totals.items()]
 
 
 def get_balance(customer) -> Decimal:
     """The credits the customer can spend now."""
     total = sum((total for _, total in _usable_totals(customer)), ZERO)
     return total.quantize(CENT)
+
+
+def get_held_balance(customer) -> Decimal:
+    """The credits active holds earmark (holds whose time is not up)."""
+    held = CreditHold.objects.filter(
+        account_id=_account_id(customer), status=HoldStatus.HELD, expires_at__gt=timezone.now()
+    ).aggregate(total=Sum("amount"))["total"]
+    return (held or ZERO).quantize(CENT)
+
+
+def get_available_balance(customer) -> Decimal:
+    """The balance minus what active holds earmark: what can be spent, held or moved."""
+    return (get_balance(customer) - get_held_balance(customer)).quantize(CENT)
+
+
+def get_active_holds(customer) -> QuerySet[CreditHold]:
+    """The customer's holds that still earmark credits, soonest end first."""
+    return CreditHold.objects.filter(
+        account_id=_account_id(customer), status=HoldStatus.HELD, expires_at__gt=timezone.now()
+    ).order_by("expires_at", "pk")
+
+
+def get_monthly_limit_left(membership) -> Decimal | None:
+    """What is left this month (the space's zone) of a member's monthly limit of their
+    company's credits, net of refunds; None when the member has no limit. The same SQL
+    function the charge checks (credits_month_spent)."""
+    if membership.monthly_credit_limit is None:
+        return None
+    account = membership.company.credit_account
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT credits_month_spent(%s, %s, %s, %s)",
+            [account.pk, membership.user_id, timezone.now(), str(timezone.get_default_timezone())],
+        )
+        spent = cursor.fetchone()[0]
+    return max(membership.monthly_credit_limit - spent, ZERO).quantize(CENT)
 
 
 def get_expiration_breakdown(customer) -> list[tuple[dt.date | None, Decimal]]:

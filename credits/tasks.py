@@ -11,3 +11,8 @@ def expire_due_credits() -> int:
 @shared_task(name="credits.tasks.send_expiry_reminders", ignore_result=True)
 def send_expiry_reminders() -> int:
     return notices.send_expiry_reminders()
+
+
+@shared_task(name="credits.tasks.run_credit_batch", ignore_result=True)
+def run_credit_batch(batch_id: int) -> None:
+    services.run_credit_batch(batch_id)

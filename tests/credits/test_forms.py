@@ -65,15 +65,25 @@ def test_adjust_form_deduction_drops_the_expiration():
 
 def test_the_type_filter_offers_only_the_kinds_something_records():
     offered = [value for value, _ in TransactionFilterForm().fields["kind"].choices]
-    assert offered == ["", "admin_allocation", "admin_charge", "expiration"]
+    assert offered == [
+        "",
+        "admin_allocation",
+        "admin_charge",
+        "expiration",
+        "booking",
+        "refund",
+        "reversal",
+        "transfer_in",
+        "transfer_out",
+    ]
 
 
 def test_a_reserved_kind_in_the_url_is_an_invalid_filter_like_any_other():
-    form = TransactionFilterForm({"kind": "booking", "date_from": "2026-06-10"})
+    form = TransactionFilterForm({"kind": "purchase_allocation", "date_from": "2026-06-10"})
     assert not form.is_valid()
     assert form.filters() == {"kinds": None, "date_from": dt.date(2026, 6, 10), "date_to": None}
     assert form.filter_errors() == [
-        "Type: Select a valid choice. booking is not one of the available choices."
+        "Type: Select a valid choice. purchase_allocation is not one of the available choices."
     ]
     unknown = TransactionFilterForm({"kind": "gift"})
     assert unknown.filters()["kinds"] is None and len(unknown.filter_errors()) == 1
