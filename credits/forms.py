@@ -201,3 +201,72 @@ def add_service_errors(form: forms.Form, error: ValidationError) -> None:
         form.add_error("amount", error)
     else:
         form.add_error(None, error)
+
+
+class KeyedForm(forms.Form):
+    """A form carrying its one-time key (submitting it twice records one change)."""
+
+    idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=100)
+
+    @classmethod
+    def blank(cls, **kwargs):
+        return cls(
+            initial={"idempotency_key": uuid.uuid4().hex, **kwargs.pop("initial", {})}, **kwargs
+        )
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.errors.pop("idempotency_key", None):
+            self.add_error(None, ValidationError(TOKEN_INVALID, code="token"))
+            self.data = self.data.copy()
+            self.data["idempotency_key"] = uuid.uuid4().hex
+        return cleaned
+
+
+class ReverseForm(KeyedForm):
+    """Confirming a reversal: an optional memo. services.reverse_transaction decides."""
+
+    memo = forms.CharField(
+        label="Memo",
+        required=False,
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Optional. The customer sees it.",
+    )
+
+
+class TransferForm(KeyedForm):
+    """ "Transfer credits" between a customer and one of its companies or members."""
+
+    direction = forms.ChoiceField(
+        label="Direction",
+        choices=[("out", "From this customer"), ("in", "To this customer")],
+        widget=forms.RadioSelect,
+        error_messages={"required": "Choose the direction."},
+    )
+    other = forms.TypedChoiceField(
+        label="Other customer", coerce=int, error_messages={"required": "Choose who."}
+    )
+    amount = AmountField(
+        label="Amount",
+        max_digits=20,
+        error_messages={
+            "required": "Enter the amount.",
+            "invalid": "Enter the amount as a number.",
+        },
+        widget=forms.NumberInput(attrs={"step": "0.01", "min": "0.01", "inputmode": "decimal"}),
+    )
+    memo = forms.CharField(
+        label="Memo",
+        required=False,
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Optional. Both sides see it.",
+    )
+
+    def __init__(self, *args, others=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.others = {other.pk: other for other in others}
+        self.fields["other"].choices = [("", "Choose…")] + [
+            (other.pk, other.display_name) for other in others
+        ]

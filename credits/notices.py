@@ -19,7 +19,7 @@ from customers.models import CompanyMembership, User, url_kind
 from notifications import selectors as notification_selectors
 from notifications import services as notifications
 from notifications.models import NotificationKind
-from spacecredits.formats import format_credits, format_date
+from spacecredits.formats import credits_number, format_credits, format_date
 
 from .models import CreditAccount, CreditLot
 
@@ -57,6 +57,20 @@ def adjustment_words(
     if memo:
         body += f" Memo: {memo}"
     return subject[:1].upper() + subject[1:], body
+
+
+def lots_words(parts: list[tuple[Decimal, dt.date | None]], preposition: str = "from") -> str:
+    """Which credits a row used or gave back: '5 from credits expiring 4 Dec 2026, 1 from
+    credits that never expire' (or 'to', for what a reversal or refund gave back)."""
+    said = []
+    for amount, expires_on in parts:
+        which = (
+            f"credits expiring {format_date(expires_on)}"
+            if expires_on
+            else "credits that never expire"
+        )
+        said.append(f"{credits_number(amount)} {preposition} {which}")
+    return ", ".join(said)
 
 
 def expiration_words(

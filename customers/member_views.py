@@ -28,15 +28,21 @@ RECENT_ROWS = 5
 
 
 def _credits_section(customer, *, title: str, anchor: str, transactions_url: str, **extra):
+    recent = selectors.get_transaction_page(selectors.get_transactions(customer), size=RECENT_ROWS)
+    selectors.add_history_details(
+        recent.rows, list_url_of=lambda other: transactions_url if other == customer else None
+    )
+    balance = selectors.get_balance(customer)
+    held = selectors.get_held_balance(customer)
     return {
         "customer": customer,
         "title": title,
         "anchor": anchor,
-        "balance": selectors.get_balance(customer),
+        "balance": balance,
+        "held": held,
+        "available": balance - held,
         "breakdown": selectors.get_expiration_breakdown(customer),
-        "recent": selectors.get_transaction_page(
-            selectors.get_transactions(customer), size=RECENT_ROWS
-        ),
+        "recent": recent,
         "transactions_url": transactions_url,
         **extra,
     }

@@ -2,6 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
+from django.urls import reverse
 
 from credits import charts, policies
 from credits import selectors as credit_selectors
@@ -11,7 +12,7 @@ from spacecredits.params import get_page
 from . import selectors
 from .decorators import staff_required
 from .forms import LoginForm
-from .models import User
+from .models import User, url_kind
 
 CUSTOMERS_PER_PAGE = 25
 RECENT_TRANSACTIONS = 5
@@ -51,15 +52,28 @@ def _credit_balance_context(customer) -> dict:
     breakdown = credit_selectors.get_expiration_breakdown(customer)
     balance = sum((amount for _, amount in breakdown), credit_selectors.ZERO)
     history = credit_selectors.get_balance_history(customer, balance_now=balance)
-    return {"balance": balance, "breakdown": breakdown, "chart": charts.balance_chart(history)}
+    holds = list(credit_selectors.get_active_holds(customer))
+    held = sum((hold.amount for hold in holds), credit_selectors.ZERO)
+    return {
+        "balance": balance,
+        "breakdown": breakdown,
+        "chart": charts.balance_chart(history),
+        "holds": holds,
+        "held": held,
+        "available": balance - held,
+    }
+
+
+def _staff_transactions_url(customer) -> str:
+    return reverse("credits:transactions", args=[url_kind(customer), customer.pk])
 
 
 def _recent_transactions_context(customer) -> dict:
-    return {
-        "recent": credit_selectors.get_transaction_page(
-            credit_selectors.get_transactions(customer), size=RECENT_TRANSACTIONS
-        )
-    }
+    recent = credit_selectors.get_transaction_page(
+        credit_selectors.get_transactions(customer), size=RECENT_TRANSACTIONS
+    )
+    credit_selectors.add_history_details(recent.rows, list_url_of=_staff_transactions_url)
+    return {"recent": recent, "reversible": credit_selectors.get_reversible_ids(recent.rows)}
 
 
 # A company profile lists this many members (managers first) unless asked for all.

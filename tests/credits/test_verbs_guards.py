@@ -72,9 +72,7 @@ def test_refunds_never_exceed_their_charge(member):
 
 
 def test_a_hold_never_captures_more_than_it_holds_and_ends_once(member):
-    hold = services.hold_credits(
-        member, 4, expires_at=dt.datetime(2026, 6, 5, tzinfo=dt.UTC)
-    )
+    hold = services.hold_credits(member, 4, expires_at=dt.datetime(2026, 6, 5, tzinfo=dt.UTC))
     refused(
         "UPDATE credits_credithold SET status = 'captured', captured = 5 WHERE id = %s",
         [hold.pk],
