@@ -291,6 +291,25 @@ class CreditTransaction(models.Model):
         raise ValueError("Ledger transactions are append-only and cannot be deleted.")
 
     @property
+    def shows_expiry(self) -> bool:
+        """An addition of its own credits, with its own expiration (a reversal, refund or
+        transfer in gives back or brings credits with their own dates)."""
+        return (
+            self.amount > 0
+            and self.kind
+            not in (
+                TransactionKind.REVERSAL,
+                TransactionKind.TRANSFER_IN,
+            )
+            and not self.refunded_charge_id
+        )
+
+    @property
+    def reversed_noun(self) -> str:
+        """'addition' or 'deduction': what a reversal of this row undoes."""
+        return "addition" if self.amount > 0 else "deduction"
+
+    @property
     def lot(self):
         """The lot an addition created (a transfer in creates one per expiration date and
         a refund or reversal a grace lot at most: see `lots`)."""

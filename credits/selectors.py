@@ -344,6 +344,11 @@ def add_history_details(rows: list[CreditTransaction], *, list_url_of=None):
     ).values_list("transaction_id", "amount", "lot__expires_on", "grace_lot__expires_on"):
         given.setdefault(transaction_id, []).append((amount, grace_expires_on or expires_on))
 
+    for transaction_id, amount, expires_on in CreditLot.objects.filter(
+        allocation_id__in=[row.pk for row in rows if row.kind == "transfer_in"]
+    ).values_list("allocation_id", "amount", "expires_on"):
+        given.setdefault(transaction_id, []).append((amount, expires_on))
+
     for row in rows:
         relations = []
         if row.reverses_id and row.reverses_id in by_id:
