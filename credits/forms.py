@@ -270,3 +270,30 @@ class TransferForm(KeyedForm):
         self.fields["other"].choices = [("", "Choose…")] + [
             (other.pk, other.display_name) for other in others
         ]
+
+
+class CompanyTransferForm(TransferForm):
+    """A manager's transfer between the company and one of its members."""
+
+    def __init__(self, *args, others=(), **kwargs):
+        super().__init__(*args, others=others, **kwargs)
+        self.fields["direction"].choices = [
+            ("out", "From the company to the member"),
+            ("in", "From the member to the company"),
+        ]
+        self.fields["other"].label = "Member"
+        self.fields["memo"].help_text = "Optional. The member and the managers see it."
+
+
+class MonthlyLimitForm(forms.Form):
+    """A member's monthly limit of the company's credits; empty: no limit."""
+
+    monthly_credit_limit = AmountField(
+        label="Monthly limit",
+        required=False,
+        max_digits=20,
+        min_value=0,
+        error_messages={"invalid": "Enter the limit as a number."},
+        widget=forms.NumberInput(attrs={"step": "0.01", "min": "0", "inputmode": "decimal"}),
+        help_text="Credits per calendar month; empty: no limit.",
+    )

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import member_views, views
 
 app_name = "credits"
 urlpatterns = [
@@ -12,6 +12,17 @@ urlpatterns = [
         name="reverse",
     ),
     path("customers/<owner:owner>/<int:pk>/transfer/", views.transfer_credits, name="transfer"),
+    # The member side: a company manager's transfers and limits (the Members page).
+    path(
+        "membership/companies/<int:pk>/members/transfer/",
+        member_views.company_transfer,
+        name="company-transfer",
+    ),
+    path(
+        "membership/companies/<int:pk>/members/<int:user_id>/limit/",
+        member_views.company_member_limit,
+        name="company-member-limit",
+    ),
     path(
         "customers/<owner:owner>/<int:pk>/transactions/export.csv",
         views.transactions_csv,

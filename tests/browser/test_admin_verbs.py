@@ -117,3 +117,41 @@ def test_reverse_works_without_javascript(browser, live_server):
     expect(page.get_by_role("heading", name="Tom Becker")).to_be_visible()
     expect(page.get_by_test_id("balance")).to_have_text("0 credits")
     context.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_manager_moves_credits_to_a_member_and_sets_her_limit(page, login, screenshot):
+    tom = UserFactory(first_name="Tom", last_name="Becker", email="tom@example.com")
+    lena = UserFactory(first_name="Lena", last_name="Novak", email="lena@example.com")
+    acme = CompanyFactory(name="Acme Ltd", members_can_use_credits=True)
+    MembershipFactory(company=acme, user=tom, role="manager")
+    MembershipFactory(company=acme, user=lena, role="member")
+    services.add_credits(acme, 30)
+    services.hold_credits(acme, 5, expires_at=timezone.now() + dt.timedelta(days=1))
+
+    login(tom.email, PASSWORD)
+    page.goto(f"/membership/companies/{acme.pk}/members/")
+    transfer = page.get_by_role("region", name="Transfer credits")
+    expect(transfer).to_contain_text("Acme Ltd has 25 credits available.")
+    transfer.get_by_role("radio", name="From the company to the member").check()
+    transfer.get_by_label("Member", exact=True).select_option(label="Lena Novak")
+    transfer.get_by_label("Amount").fill("6")
+    transfer.get_by_label("Memo").fill("Conference week")
+    transfer.get_by_role("button", name="Transfer").click()
+    expect(page.get_by_text("Transferred 6 credits from Acme Ltd to Lena Novak.")).to_be_visible()
+    page.get_by_label("Monthly limit of Lena Novak").fill("10")
+    page.get_by_role("button", name="Save the limit of Lena Novak").click()
+    expect(page.get_by_text("Lena Novak now has a limit of 10 credits a month.")).to_be_visible()
+    screenshot("company-members-limits")
+    services.charge_credits(acme, 4, kind="booking", on_behalf_of=lena)
+
+    page.get_by_role("button", name="Log out").click()
+    login(lena.email, PASSWORD)
+    page.goto("/membership/")
+    expect(page.get_by_test_id("limit-left")).to_have_text(
+        "Your monthly limit: 6 of 10 credits left this month."
+    )
+    personal = page.get_by_role("region", name="Personal")
+    expect(personal.get_by_test_id("balance")).to_have_text("6 credits")
+    expect(personal.get_by_role("link", name="Transfer from Acme Ltd")).to_be_visible()
+    screenshot("membership-limit-left")

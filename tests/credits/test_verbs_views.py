@@ -11,7 +11,7 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
-from credits import services
+from credits import selectors, services
 from credits.models import CreditTransaction
 from customers.models import CompanyMembership
 from tests.factories import CompanyFactory, StaffFactory, UserFactory
@@ -143,3 +143,45 @@ def test_transfer_credits_moves_them_and_shows_the_held_and_available(client, ad
     assert "creditsChanged" in done["HX-Trigger"]
     assert CreditTransaction.objects.get(kind="transfer_in").account.user == tom
     assert hold.pk
+
+
+def test_a_manager_transfers_between_company_and_member_and_sets_limits(client, people):
+    tom, acme = people
+    lena = UserFactory(first_name="Lena", last_name="Novak")
+    membership = CompanyMembership.objects.create(company=acme, user=lena)
+    services.add_credits(acme, 20, expires_on=dt.date(2026, 6, 30))
+    members_url = reverse("member:company-members", args=[acme.pk])
+    client.force_login(tom)
+
+    page = client.get(members_url).content.decode()
+    assert "Transfer credits" in page and "No limit" in page
+    key = re.search(r'name="idempotency_key" value="(\w+)"', page).group(1)
+    transfer_url = reverse("credits:company-transfer", args=[acme.pk])
+    done = client.post(
+        transfer_url,
+        {"idempotency_key": key, "direction": "out", "other": lena.pk, "amount": "4"},
+    )
+    assert done.status_code == 302
+    assert selectors.get_expiration_breakdown(lena) == [(dt.date(2026, 6, 30), D("4"))]
+    refused = client.post(
+        transfer_url,
+        {"idempotency_key": "other", "direction": "in", "other": lena.pk, "amount": "5"},
+    )
+    assert refused.status_code == 422
+    assert "Only 4 credits are available." in refused.content.decode()
+
+    limit_url = reverse("credits:company-member-limit", args=[acme.pk, lena.pk])
+    assert client.post(limit_url, {"monthly_credit_limit": "10"}).status_code == 302
+    membership.refresh_from_db()
+    assert membership.monthly_credit_limit == D("10")
+    services.charge_credits(acme, 3, kind="booking", on_behalf_of=lena)
+    assert "7 left this month" in client.get(members_url).content.decode()
+
+    # The member sees what is left of the month's limit; she cannot manage the company.
+    client.force_login(lena)
+    acme.members_can_use_credits = True
+    acme.save()
+    membership_page = client.get(reverse("member:membership")).content.decode()
+    assert "Your monthly limit: 7 of 10 credits left this month." in membership_page
+    assert client.post(limit_url, {"monthly_credit_limit": ""}).status_code == 404
+    assert client.post(transfer_url, {"direction": "in"}).status_code == 404
