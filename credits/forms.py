@@ -1,4 +1,5 @@
 import datetime as dt
+import re
 import uuid
 
 from django import forms
@@ -297,3 +298,61 @@ class MonthlyLimitForm(forms.Form):
         widget=forms.NumberInput(attrs={"step": "0.01", "min": "0", "inputmode": "decimal"}),
         help_text="Credits per calendar month; empty: no limit.",
     )
+
+
+class GrantToManyForm(KeyedForm):
+    """ "Grant to many": one addition to a company's members or to a list of emails. Shape
+    only: services.grant_to_many decides (past dates, amounts)."""
+
+    company = forms.TypedChoiceField(
+        label="Members of a company",
+        required=False,
+        coerce=int,
+        empty_value=None,
+        help_text="Everyone who belongs to the company, managers included.",
+    )
+    emails = forms.CharField(
+        label="Or these emails",
+        required=False,
+        max_length=100_000,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text="One or more addresses, separated by commas, spaces or new lines.",
+    )
+    amount = AmountField(
+        label="Amount",
+        max_digits=20,
+        error_messages={
+            "required": "Enter the amount.",
+            "invalid": "Enter the amount as a number.",
+        },
+        widget=forms.NumberInput(attrs={"step": "0.01", "min": "0.01", "inputmode": "decimal"}),
+        help_text="Credits each customer gets.",
+    )
+    expires_on = forms.DateField(
+        label="Expiration date",
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="Empty: the credits never expire.",
+    )
+    memo = forms.CharField(
+        label="Memo",
+        required=False,
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Optional. Each customer sees it.",
+    )
+    confirmed = forms.BooleanField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args, companies=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["company"].choices = [("", "No company")] + [
+            (company.pk, company.name) for company in companies
+        ]
+
+    def clean(self):
+        cleaned = super().clean()
+        emails = [e for e in re.split(r"[\s,;]+", cleaned.get("emails") or "") if e]
+        cleaned["email_list"] = list(dict.fromkeys(e.lower() for e in emails))
+        if not cleaned.get("company") and not emails and "company" not in self.errors:
+            self.add_error("company", "Choose a company, or enter emails below.")
+        return cleaned

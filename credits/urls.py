@@ -12,6 +12,8 @@ urlpatterns = [
         name="reverse",
     ),
     path("customers/<owner:owner>/<int:pk>/transfer/", views.transfer_credits, name="transfer"),
+    path("customers/grant/", views.grant_to_many, name="grant"),
+    path("customers/grants/<int:pk>/", views.batch, name="batch"),
     # The member side: a company manager's transfers and limits (the Members page).
     path(
         "membership/companies/<int:pk>/members/transfer/",

@@ -10,7 +10,7 @@ import datetime as dt
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponse
-from django.shortcuts import get_object_or_404, redirect
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
@@ -19,13 +19,19 @@ from django_htmx.http import trigger_client_event
 
 from customers import selectors as customer_selectors
 from customers.decorators import staff_required
-from customers.models import url_kind
+from customers.models import Company, User, url_kind
 from spacecredits.formats import format_credits
 from spacecredits.htmx import render_page_or_part
 
 from . import listing, policies, selectors, services
-from .forms import AdjustBalanceForm, ReverseForm, TransferForm, add_service_errors
-from .models import CreditTransaction
+from .forms import (
+    AdjustBalanceForm,
+    GrantToManyForm,
+    ReverseForm,
+    TransferForm,
+    add_service_errors,
+)
+from .models import CreditBatch, CreditTransaction
 from .notices import lots_words
 
 
@@ -254,3 +260,84 @@ def transfer_credits(request, owner: str, pk: int):
     return render_page_or_part(
         request, "credits/transfer.html", context, partials={"adjust-dialog-body"}, status=status
     )
+
+
+def _grant_recipients(form: GrantToManyForm) -> list:
+    """The customers a grant goes to: the company's members, then the emails' users (in
+    the order written); unknown emails are the form's error."""
+    people = []
+    if form.cleaned_data.get("company"):
+        people += customer_selectors.transfer_partners(
+            Company.objects.get(pk=form.cleaned_data["company"])
+        )
+    emails = form.cleaned_data["email_list"]
+    if emails:
+        found = {user.email.lower(): user for user in User.objects.filter(email__in=emails)}
+        unknown = [email for email in emails if email not in found]
+        if unknown:
+            form.add_error("emails", f"No user has these emails: {', '.join(unknown)}.")
+            return []
+        people += [found[email] for email in emails]
+    return list({person.pk: person for person in people}.values())
+
+
+@staff_required
+@require_http_methods(["GET", "POST"])
+def grant_to_many(request):
+    """ "Grant to many": the form; its first POST shows who gets what (the count and the
+    total) before the second, confirmed one records the batch and starts its task."""
+    if not policies.can_adjust_balance(request.user):
+        raise PermissionDenied
+    companies = Company.objects.order_by("name", "pk")
+    status, recipients = 200, []
+    if request.method == "POST":
+        form = GrantToManyForm(request.POST, companies=companies)
+        if form.is_valid():
+            recipients = _grant_recipients(form)
+        if form.is_valid() and recipients:
+            if form.cleaned_data["confirmed"]:
+                try:
+                    batch = services.grant_to_many(
+                        recipients,
+                        form.cleaned_data["amount"],
+                        expires_on=form.cleaned_data["expires_on"],
+                        memo=form.cleaned_data["memo"],
+                        actor=request.user,
+                        idempotency_key=form.cleaned_data["idempotency_key"],
+                    )
+                except ValidationError as error:
+                    add_service_errors(form, error)
+                    status = 422
+                else:
+                    return redirect("credits:batch", pk=batch.pk)
+            else:
+                form.data = form.data.copy()
+                form.data["confirmed"] = "True"
+        else:
+            status = 422
+    else:
+        form = GrantToManyForm.blank(companies=companies)
+    amount = form.cleaned_data.get("amount") if hasattr(form, "cleaned_data") else None
+    context = {
+        "form": form,
+        "recipients": recipients if status == 200 else [],
+        "total": (amount or 0) * len(recipients),
+    }
+    return render(request, "credits/grant_to_many.html", context, status=status)
+
+
+@staff_required
+def batch(request, pk: int):
+    """A grant's progress (htmx polls the progress part while it runs) and its result."""
+    batch = get_object_or_404(CreditBatch.objects.select_related("actor"), pk=pk)
+    rows = list(
+        batch.transactions.select_related("account__user", "account__company").order_by("pk")
+    )
+    context = {
+        "batch": batch,
+        "rows": rows,
+        "done": len(rows),
+        "percent": round(100 * len(rows) / batch.total) if batch.total else 100,
+        "running": batch.status in ("pending", "running"),
+    }
+    return render_page_or_part(request, "credits/batch.html", context, partials={"batch-progress"})

@@ -42,7 +42,13 @@ def customer_list(request):
         selectors.search_companies(query) if tab == "companies" else selectors.search_users(query)
     )
     page, page_error = get_page(Paginator(rows, CUSTOMERS_PER_PAGE), request.GET.get("page"))
-    context = {"tab": tab, "q": query, "page": page, "page_error": page_error}
+    context = {
+        "tab": tab,
+        "q": query,
+        "page": page,
+        "page_error": page_error,
+        "can_adjust": policies.can_adjust_balance(request.user),
+    }
     return render_page_or_part(
         request, "customers/customer_list.html", context, partials={"customer-results"}
     )

@@ -155,3 +155,31 @@ def test_a_manager_moves_credits_to_a_member_and_sets_her_limit(page, login, scr
     expect(personal.get_by_test_id("balance")).to_have_text("6 credits")
     expect(personal.get_by_role("link", name="Transfer from Acme Ltd")).to_be_visible()
     screenshot("membership-limit-left")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_admin_grants_to_a_companys_members_and_some_emails(page, login, screenshot):
+    admin = User.objects.create_superuser(
+        email="ada@example.com", password=PASSWORD, first_name="Ada", last_name="Admin"
+    )
+    acme = CompanyFactory(name="Acme Ltd")
+    for first, last in [("Tom", "Becker"), ("Lena", "Novak")]:
+        MembershipFactory(company=acme, user=UserFactory(first_name=first, last_name=last))
+    UserFactory(first_name="Sam", last_name="Okafor", email="sam@example.com")
+
+    login(admin.email, PASSWORD)
+    page.get_by_role("link", name="Grant to many").click()
+    page.get_by_label("Members of a company").select_option(label="Acme Ltd")
+    page.get_by_label("Or these emails").fill("sam@example.com")
+    page.get_by_label("Amount").fill("5")
+    page.get_by_label("Memo").fill("Sorry for the outage")
+    page.get_by_role("button", name="Review").click()
+    expect(page.get_by_test_id("grant-review")).to_contain_text(
+        "3 customers get 5 credits each: 15 credits in all."
+    )
+    screenshot("grant-to-many-review")
+    page.get_by_role("button", name="Grant 15 credits").click()
+    expect(page.get_by_role("heading", name="Done")).to_be_visible()
+    expect(page.get_by_text("3 of 3 customers have their credits")).to_be_visible()
+    expect(page.get_by_role("table", name="Who got what").get_by_role("row")).to_have_count(4)
+    screenshot("grant-to-many-result")

@@ -185,3 +185,48 @@ def test_a_manager_transfers_between_company_and_member_and_sets_limits(client, 
     assert "Your monthly limit: 7 of 10 credits left this month." in membership_page
     assert client.post(limit_url, {"monthly_credit_limit": ""}).status_code == 404
     assert client.post(transfer_url, {"direction": "in"}).status_code == 404
+
+
+def test_grant_to_many_reviews_then_grants_once_and_shows_the_result(
+    client, adjuster, people, django_capture_on_commit_callbacks
+):
+    tom, acme = people
+    lena = UserFactory(first_name="Lena", last_name="Novak", email="lena@example.com")
+    sam = UserFactory(first_name="Sam", last_name="Okafor", email="sam@example.com")
+    CompanyMembership.objects.create(company=acme, user=lena)
+    client.force_login(adjuster)
+    url = reverse("credits:grant")
+    assert "Grant to many" in client.get(reverse("customers:list")).content.decode()
+    form = client.get(url).content.decode()
+    key = re.search(r'name="idempotency_key" value="(\w+)"', form).group(1)
+    data = {
+        "idempotency_key": key,
+        "company": acme.pk,
+        "emails": "SAM@example.com, nobody@example.com",
+        "amount": "5",
+        "memo": "Sorry for the outage",
+    }
+    unknown = client.post(url, data)
+    assert unknown.status_code == 422
+    assert "No user has these emails: nobody@example.com." in unknown.content.decode()
+
+    data["emails"] = "sam@example.com\nlena@example.com"
+    review = client.post(url, data).content.decode()
+    assert "3 customers" in review and "15 credits" in review
+    assert CreditTransaction.objects.count() == 0  # nothing until confirmed
+    with django_capture_on_commit_callbacks(execute=True):  # the task, run eagerly
+        done = client.post(url, {**data, "confirmed": "True"})
+    assert done.status_code == 302
+    again = client.post(url, {**data, "confirmed": "True"})  # the same form twice
+    assert again["Location"] == done["Location"]
+    result = client.get(done["Location"]).content.decode()
+    assert "3 of 3 customers have their credits" in result
+    for person in (tom, lena, sam):
+        assert selectors.get_balance(person) == D("5")
+        assert person.display_name in result
+
+
+def test_grant_to_many_needs_the_permission(client, people):
+    client.force_login(StaffFactory())
+    assert client.get(reverse("credits:grant")).status_code == 403
+    assert "Grant to many" not in client.get(reverse("customers:list")).content.decode()
