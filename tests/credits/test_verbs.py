@@ -435,7 +435,7 @@ def test_a_charge_on_behalf_of_someone_not_in_the_company_is_refused(clock):
 
 
 def test_grant_to_many_adds_once_to_each_and_running_it_again_adds_nothing(
-    clock, django_capture_on_commit_callbacks
+    clock, django_capture_on_commit_callbacks, eager_tasks
 ):
     admin = StaffFactory()
     members = [UserFactory() for _ in range(3)]

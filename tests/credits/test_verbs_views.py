@@ -188,7 +188,7 @@ def test_a_manager_transfers_between_company_and_member_and_sets_limits(client, 
 
 
 def test_grant_to_many_reviews_then_grants_once_and_shows_the_result(
-    client, adjuster, people, django_capture_on_commit_callbacks
+    client, adjuster, people, django_capture_on_commit_callbacks, eager_tasks
 ):
     tom, acme = people
     lena = UserFactory(first_name="Lena", last_name="Novak", email="lena@example.com")
