@@ -158,9 +158,7 @@ def test_a_manager_moves_credits_to_a_member_and_sets_her_limit(page, login, scr
 
 
 @pytest.mark.django_db(transaction=True)
-def test_admin_grants_to_a_companys_members_and_some_emails(
-    page, login, screenshot, eager_tasks
-):
+def test_admin_grants_to_a_companys_members_and_some_emails(page, login, screenshot, eager_tasks):
     admin = User.objects.create_superuser(
         email="ada@example.com", password=PASSWORD, first_name="Ada", last_name="Admin"
     )
