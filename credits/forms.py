@@ -1,4 +1,5 @@
 import datetime as dt
+import hashlib
 import re
 import uuid
 
@@ -341,7 +342,9 @@ class GrantToManyForm(KeyedForm):
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text="Optional. Each customer sees it.",
     )
-    confirmed = forms.BooleanField(required=False, widget=forms.HiddenInput)
+    # The review's digest of what it showed: a confirmation of other values is reviewed
+    # again rather than granted unseen.
+    confirmed = forms.CharField(required=False, widget=forms.HiddenInput, max_length=64)
 
     def __init__(self, *args, companies=(), **kwargs):
         super().__init__(*args, **kwargs)
@@ -356,3 +359,15 @@ class GrantToManyForm(KeyedForm):
         if not cleaned.get("company") and not emails and "company" not in self.errors:
             self.add_error("company", "Choose a company, or enter emails below.")
         return cleaned
+
+    def reviewed_digest(self) -> str:
+        """A digest of what the review shows (who, how much, until when, memo)."""
+        data = self.cleaned_data
+        seen = [data.get("company"), sorted(data["email_list"]), data.get("amount")]
+        seen += [data.get("expires_on"), data.get("memo")]
+        return hashlib.sha256(repr(seen).encode()).hexdigest()[:32]
+
+    def is_confirmed(self) -> bool:
+        return bool(self.cleaned_data.get("confirmed")) and (
+            self.cleaned_data["confirmed"] == self.reviewed_digest()
+        )

@@ -295,7 +295,7 @@ def grant_to_many(request):
         if form.is_valid():
             recipients = _grant_recipients(form)
         if form.is_valid() and recipients:
-            if form.cleaned_data["confirmed"]:
+            if form.is_confirmed():
                 try:
                     batch = services.grant_to_many(
                         recipients,
@@ -312,7 +312,7 @@ def grant_to_many(request):
                     return redirect("credits:batch", pk=batch.pk)
             else:
                 form.data = form.data.copy()
-                form.data["confirmed"] = "True"
+                form.data["confirmed"] = form.reviewed_digest()
         else:
             status = 422
     else:

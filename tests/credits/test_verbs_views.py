@@ -214,10 +214,14 @@ def test_grant_to_many_reviews_then_grants_once_and_shows_the_result(
     review = client.post(url, data).content.decode()
     assert "3 customers" in review and "15 credits" in review
     assert CreditTransaction.objects.count() == 0  # nothing until confirmed
+    reviewed = re.search(r'name="confirmed" value="(\w+)"', review).group(1)
+    # Confirming other values than those reviewed shows the review again.
+    changed = client.post(url, {**data, "amount": "50", "confirmed": reviewed}).content.decode()
+    assert "150 credits" in changed and CreditTransaction.objects.count() == 0
     with django_capture_on_commit_callbacks(execute=True):  # the task, run eagerly
-        done = client.post(url, {**data, "confirmed": "True"})
+        done = client.post(url, {**data, "confirmed": reviewed})
     assert done.status_code == 302
-    again = client.post(url, {**data, "confirmed": "True"})  # the same form twice
+    again = client.post(url, {**data, "confirmed": reviewed})  # the same form twice
     assert again["Location"] == done["Location"]
     result = client.get(done["Location"]).content.decode()
     assert "3 of 3 customers have their credits" in result
