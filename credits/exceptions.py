@@ -29,3 +29,20 @@ class IdempotencyConflict(ValidationError):
             "This request key was already used for a different adjustment.",
             code="idempotency_conflict",
         )
+
+
+class CreditLimitExceeded(ValidationError):
+    """A charge of a company on behalf of a member would take the member past their
+    monthly limit. `.remaining` is what is left of it this month. Nothing was written."""
+
+    def __init__(self, remaining: Decimal, requested: Decimal | None = None):
+        self.remaining = remaining
+        self.requested = requested
+        if remaining == 0:
+            message = "Nothing is left of this member's monthly limit."
+        else:
+            verb = "is" if remaining == 1 else "are"
+            message = (
+                f"Only {format_credits(remaining)} {verb} left of this member's monthly limit."
+            )
+        super().__init__(message, code="credit_limit_exceeded")

@@ -11,9 +11,22 @@ from django.db import connection
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 
+from . import selectors
 from .models import CreditTransaction
 
-HEADER = ["Date", "Type", "Memo", "Amount", "Balance after", "Expires on", "By"]
+HEADER = [
+    "Date",
+    "Type",
+    "Memo",
+    "Amount",
+    "Balance after",
+    "Expires on",
+    "By",
+    "Related",
+    "Credits used or given back",
+]
+# Rows whose relations are read together (selectors.add_history_details).
+DETAILS_CHUNK = 500
 SPACE = "The space"
 
 
@@ -36,7 +49,7 @@ def csv_rows(rows: Iterable[CreditTransaction], *, show_actor: bool) -> Iterator
     Members (`show_actor=False`) never see an admin's name: an adjustment is by the space.
     """
     yield HEADER
-    for row in rows:
+    for row in _with_details(rows):
         yield [
             timezone.localtime(row.created_at).strftime("%Y-%m-%d %H:%M"),
             row.get_kind_display(),
@@ -45,7 +58,20 @@ def csv_rows(rows: Iterable[CreditTransaction], *, show_actor: bool) -> Iterator
             f"{row.balance_after:f}",
             row.expires_on.isoformat() if row.expires_on else "",
             _neutralise_formula(_by(row, show_actor=show_actor)),
+            _neutralise_formula("; ".join(relation.text for relation in row.relations)),
+            row.lots_words,
         ]
+
+
+def _with_details(rows: Iterable[CreditTransaction]) -> Iterator[CreditTransaction]:
+    chunk = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) == DETAILS_CHUNK:
+            yield from selectors.add_history_details(chunk)
+            chunk = []
+    if chunk:
+        yield from selectors.add_history_details(chunk)
 
 
 def _neutralise_formula(text: str) -> str:

@@ -1,4 +1,5 @@
 import datetime as dt
+import hashlib
 import re
 import uuid
 from decimal import Decimal
@@ -234,3 +235,171 @@ def add_service_errors(form: forms.Form, error: ValidationError) -> None:
         form.add_error("amount", error)
     else:
         form.add_error(None, error)
+
+
+class KeyedForm(forms.Form):
+    """A form carrying its one-time key (submitting it twice records one change)."""
+
+    idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=100)
+
+    @classmethod
+    def blank(cls, **kwargs):
+        return cls(
+            initial={"idempotency_key": uuid.uuid4().hex, **kwargs.pop("initial", {})}, **kwargs
+        )
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.errors.pop("idempotency_key", None):
+            self.add_error(None, ValidationError(TOKEN_INVALID, code="token"))
+            self.data = self.data.copy()
+            self.data["idempotency_key"] = uuid.uuid4().hex
+        return cleaned
+
+
+class ReverseForm(KeyedForm):
+    """Confirming a reversal: an optional memo. services.reverse_transaction decides."""
+
+    memo = forms.CharField(
+        label="Memo",
+        required=False,
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Optional. The customer sees it.",
+    )
+
+
+class TransferForm(KeyedForm):
+    """ "Transfer credits" between a customer and one of its companies or members."""
+
+    direction = forms.ChoiceField(
+        label="Direction",
+        choices=[("out", "From this customer"), ("in", "To this customer")],
+        widget=forms.RadioSelect,
+        error_messages={"required": "Choose the direction."},
+    )
+    other = forms.TypedChoiceField(
+        label="Other customer", coerce=int, error_messages={"required": "Choose who."}
+    )
+    amount = AmountField(
+        label="Amount",
+        max_digits=20,
+        error_messages={
+            "required": "Enter the amount.",
+            "invalid": "Enter the amount as a number.",
+        },
+        widget=forms.NumberInput(attrs={"step": "0.01", "min": "0.01", "inputmode": "decimal"}),
+    )
+    memo = forms.CharField(
+        label="Memo",
+        required=False,
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Optional. Both sides see it.",
+    )
+
+    def __init__(self, *args, others=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.others = {other.pk: other for other in others}
+        self.fields["other"].choices = [("", "Choose…")] + [
+            (other.pk, other.display_name) for other in others
+        ]
+
+
+class CompanyTransferForm(TransferForm):
+    """A manager's transfer between the company and one of its members."""
+
+    def __init__(self, *args, others=(), **kwargs):
+        super().__init__(*args, others=others, **kwargs)
+        self.fields["direction"].choices = [
+            ("out", "From the company to the member"),
+            ("in", "From the member to the company"),
+        ]
+        self.fields["other"].label = "Member"
+        self.fields["memo"].help_text = "Optional. The member and the managers see it."
+
+
+class MonthlyLimitForm(forms.Form):
+    """A member's monthly limit of the company's credits; empty: no limit."""
+
+    monthly_credit_limit = AmountField(
+        label="Monthly limit",
+        required=False,
+        max_digits=20,
+        min_value=0,
+        error_messages={"invalid": "Enter the limit as a number."},
+        widget=forms.NumberInput(attrs={"step": "0.01", "min": "0", "inputmode": "decimal"}),
+        help_text="Credits per calendar month; empty: no limit.",
+    )
+
+
+class GrantToManyForm(KeyedForm):
+    """ "Grant to many": one addition to a company's members or to a list of emails. Shape
+    only: services.grant_to_many decides (past dates, amounts)."""
+
+    company = forms.TypedChoiceField(
+        label="Members of a company",
+        required=False,
+        coerce=int,
+        empty_value=None,
+        help_text="Everyone who belongs to the company, managers included.",
+    )
+    emails = forms.CharField(
+        label="Or these emails",
+        required=False,
+        max_length=100_000,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text="One or more addresses, separated by commas, spaces or new lines.",
+    )
+    amount = AmountField(
+        label="Amount",
+        max_digits=20,
+        error_messages={
+            "required": "Enter the amount.",
+            "invalid": "Enter the amount as a number.",
+        },
+        widget=forms.NumberInput(attrs={"step": "0.01", "min": "0.01", "inputmode": "decimal"}),
+        help_text="Credits each customer gets.",
+    )
+    expires_on = forms.DateField(
+        label="Expiration date",
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="Empty: the credits never expire.",
+    )
+    memo = forms.CharField(
+        label="Memo",
+        required=False,
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Optional. Each customer sees it.",
+    )
+    # The review's digest of what it showed: a confirmation of other values is reviewed
+    # again rather than granted unseen.
+    confirmed = forms.CharField(required=False, widget=forms.HiddenInput, max_length=64)
+
+    def __init__(self, *args, companies=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["company"].choices = [("", "No company")] + [
+            (company.pk, company.name) for company in companies
+        ]
+
+    def clean(self):
+        cleaned = super().clean()
+        emails = [e for e in re.split(r"[\s,;]+", cleaned.get("emails") or "") if e]
+        cleaned["email_list"] = list(dict.fromkeys(e.lower() for e in emails))
+        if not cleaned.get("company") and not emails and "company" not in self.errors:
+            self.add_error("company", "Choose a company, or enter emails below.")
+        return cleaned
+
+    def reviewed_digest(self) -> str:
+        """A digest of what the review shows (who, how much, until when, memo)."""
+        data = self.cleaned_data
+        seen = [data.get("company"), sorted(data["email_list"]), data.get("amount")]
+        seen += [data.get("expires_on"), data.get("memo")]
+        return hashlib.sha256(repr(seen).encode()).hexdigest()[:32]
+
+    def is_confirmed(self) -> bool:
+        return bool(self.cleaned_data.get("confirmed")) and (
+            self.cleaned_data["confirmed"] == self.reviewed_digest()
+        )

@@ -19,18 +19,28 @@ def _without_cursor(params: QueryDict) -> str:
 
 
 def transaction_list_context(
-    request, customer, *, list_url: str, csv_url: str, show_actor: bool
+    request, customer, *, list_url: str, csv_url: str, show_actor: bool, list_url_of=None
 ) -> dict:
     """Context for `credits/_transaction_table.html` and its filter form: the filtered page
-    the request asks for, and links that keep the filters (page links add a cursor)."""
+    the request asks for, and links that keep the filters (page links add a cursor).
+    `list_url_of(customer)` links rows related to rows of another customer (None: no
+    link); rows of this customer link to this list."""
     form = TransactionFilterForm(request.GET or None)
     filters = form.filters()
     rows = selectors.filter_transactions(customer, **filters)
     query = _without_cursor(request.GET)
     suffix = f"?{query}" if query else ""
+    page = selectors.get_transaction_page(rows, **form.cursor())
+
+    def link_of(other):
+        if other == customer:
+            return list_url
+        return list_url_of(other) if list_url_of else None
+
+    selectors.add_history_details(page.rows, list_url_of=link_of)
     return {
         "form": form,
-        "page": selectors.get_transaction_page(rows, **form.cursor()),
+        "page": page,
         "page_url": list_url + suffix,
         "csv_url": csv_url + suffix,
         "show_actor": show_actor,

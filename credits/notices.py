@@ -19,7 +19,7 @@ from customers.models import CompanyMembership, User, url_kind
 from notifications import selectors as notification_selectors
 from notifications import services as notifications
 from notifications.models import NotificationKind
-from spacecredits.formats import format_credits, format_date
+from spacecredits.formats import credits_number, format_credits, format_date
 
 from .models import CreditAccount, CreditLot
 
@@ -57,6 +57,20 @@ def adjustment_words(
     if memo:
         body += f" Memo: {memo}"
     return subject[:1].upper() + subject[1:], body
+
+
+def lots_words(parts: list[tuple[Decimal, dt.date | None]], preposition: str = "from") -> str:
+    """Which credits a row used or gave back: '5 from credits expiring 4 Dec 2026, 1 from
+    credits that never expire' (or 'to', for what a reversal or refund gave back)."""
+    said = []
+    for amount, expires_on in parts:
+        which = (
+            f"credits expiring {format_date(expires_on)}"
+            if expires_on
+            else "credits that never expire"
+        )
+        said.append(f"{credits_number(amount)} {preposition} {which}")
+    return ", ".join(said)
 
 
 def expiration_words(
@@ -190,6 +204,107 @@ def adjustment_notices(
         link=transactions_link(customer),
         addresses=[None if r else address for r in told],
     )
+
+
+# --- Notices of the other verbs (written by their database functions) ------------------
+
+
+def format_moment(moment: dt.datetime) -> str:
+    """'5 Jun 2026, 14:00' in the space's zone, as a hold's end is written."""
+    local = timezone.localtime(moment, timezone.get_default_timezone())
+    return f"{format_date(local)}, {local:%H:%M}"
+
+
+def _capitalised(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _with_memo(body: str, memo: str) -> str:
+    return f"{body} Memo: {memo}" if memo else body
+
+
+def reversal_words(customer, recipient, amount: Decimal, reversed_row, memo: str):
+    """A reversal of `amount` (signed) that undoes `reversed_row`."""
+    where = _balance_name(customer, recipient)
+    credits = format_credits(amount)
+    when = format_date(timezone.localdate(reversed_row.created_at))
+    if amount < 0:
+        subject = f"{credits} taken back from {where}"
+        body = (
+            f"{credits} {_verb(amount, 'was', 'were')} taken back from {where}:"
+            f" the addition of {when} was reversed."
+        )
+    else:
+        subject = f"{credits} returned to {where}"
+        body = (
+            f"{credits} {_verb(amount, 'was', 'were')} returned to {where}:"
+            f" the deduction of {when} was reversed."
+        )
+    return _capitalised(subject), _with_memo(body, memo)
+
+
+def refund_words(customer, recipient, amount: Decimal, memo: str):
+    where = _balance_name(customer, recipient)
+    credits = format_credits(amount)
+    subject = f"{credits} refunded to {where}"
+    body = f"{credits} {_verb(amount, 'was', 'were')} refunded to {where}."
+    return _capitalised(subject), _with_memo(body, memo)
+
+
+def hold_words(customer, recipient, amount: Decimal, expires_at: dt.datetime, memo: str):
+    where = _balance_name(customer, recipient)
+    credits = format_credits(amount)
+    subject = f"{credits} held in {where}"
+    body = (
+        f"{credits} in {where} {_verb(amount, 'is', 'are')} held until {format_moment(expires_at)}."
+    )
+    return _capitalised(subject), _with_memo(body, memo)
+
+
+def release_words(customer, recipient, amount: Decimal):
+    where = _balance_name(customer, recipient)
+    credits = format_credits(amount)
+    subject = f"{credits} released in {where}"
+    body = f"{credits} held in {where} {_verb(amount, 'is', 'are')} available again."
+    return _capitalised(subject), body
+
+
+def transfer_words(customer, recipient, amount: Decimal, other, *, out: bool, memo: str):
+    """A transfer of `amount` between `customer` and `other`, from `customer` if `out`."""
+    where = _balance_name(customer, recipient)
+    credits = format_credits(amount)
+    if out:
+        subject = f"{credits} transferred to {other.display_name}"
+        body = (
+            f"{credits} {_verb(amount, 'was', 'were')} transferred from {where}"
+            f" to {other.display_name}."
+        )
+    else:
+        subject = f"{credits} transferred from {other.display_name}"
+        body = (
+            f"{credits} {_verb(amount, 'was', 'were')} transferred to {where}"
+            f" from {other.display_name}."
+        )
+    return _capitalised(subject), _with_memo(body, memo)
+
+
+def verb_notices(customer, kind: str, words) -> AdjustmentNotices:
+    """The notices of one ledger change for the customer's recipients: `words(recipient)`
+    gives each one's subject and body; the database fills in the row and the balance."""
+    recipients = recipients_of(customer)
+    said = [words(recipient) for recipient in recipients]
+    return AdjustmentNotices(
+        kind=kind,
+        recipient_ids=[r.pk for r in recipients],
+        subjects=[subject for subject, _ in said],
+        bodies=[body for _, body in said],
+        link=transactions_link(customer),
+    )
+
+
+# What a notice of a hold is about: the hold and its end are two things to tell.
+HOLD_REFERENCE_PREFIX = "hold:"
+RELEASE_REFERENCE_PREFIX = "hold-released:"
 
 
 # --- Notices of expirations (the expiry sweep, and an adjustment that found some due) ---

@@ -16,7 +16,19 @@ from django.db.models import F, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from .models import CreditLot, CreditTransaction
+from customers.models import User
+from spacecredits.formats import credits_number, format_date
+
+from .models import (
+    REVERSIBLE_KINDS,
+    CreditHold,
+    CreditLot,
+    CreditLotReturn,
+    CreditLotUsage,
+    CreditTransaction,
+    HoldStatus,
+)
+from .notices import lots_words
 
 ZERO = Decimal("0.00")
 CENT = Decimal("0.01")
@@ -41,23 +53,71 @@ GROUP BY expires_on
 UNION ALL
 SELECT NULL, SUM(remaining) FROM credits_creditlot
 WHERE account_id = %(account)s AND remaining > 0 AND expires_on IS NULL
+UNION ALL
+SELECT l.expires_on, SUM(hl.amount) FROM credits_credithold h
+JOIN credits_creditholdlot hl ON hl.hold_id = h.id
+JOIN credits_creditlot l ON l.id = hl.lot_id
+WHERE h.account_id = %(account)s AND h.status = 'held'
+  AND (h.expires_at > %(now)s OR l.expires_on IS NULL OR l.expires_on >= %(today)s)
+GROUP BY l.expires_on
 """
 
 
 def _usable_totals(customer) -> list[tuple[dt.date | None, Decimal]]:
     """(expiration date or None, credits) of the usable lots (time not up, even if not
-    yet swept), in one query."""
-    today = timezone.localdate(timezone.now())
+    yet swept) and of what holds earmark of them, in one query."""
+    now = timezone.now()
+    params = {"account": _account_id(customer), "today": timezone.localdate(now), "now": now}
     with connection.cursor() as cursor:
-        cursor.execute(USABLE_TOTALS_SQL, {"account": _account_id(customer), "today": today})
+        cursor.execute(USABLE_TOTALS_SQL, params)
         rows = cursor.fetchall()
-    return [(day, total.quantize(CENT)) for day, total in rows if total is not None]
+    totals: dict[dt.date | None, Decimal] = {}
+    for day, total in rows:
+        if total is not None:
+            totals[day] = totals.get(day, ZERO) + total
+    return [(day, total.quantize(CENT)) for day, total in totals.items()]
 
 
 def get_balance(customer) -> Decimal:
     """The credits the customer can spend now."""
     total = sum((total for _, total in _usable_totals(customer)), ZERO)
     return total.quantize(CENT)
+
+
+def get_held_balance(customer) -> Decimal:
+    """The credits active holds earmark (holds whose time is not up)."""
+    held = CreditHold.objects.filter(
+        account_id=_account_id(customer), status=HoldStatus.HELD, expires_at__gt=timezone.now()
+    ).aggregate(total=Sum("amount"))["total"]
+    return (held or ZERO).quantize(CENT)
+
+
+def get_available_balance(customer) -> Decimal:
+    """The balance minus what active holds earmark: what can be spent, held or moved."""
+    return (get_balance(customer) - get_held_balance(customer)).quantize(CENT)
+
+
+def get_active_holds(customer) -> QuerySet[CreditHold]:
+    """The customer's holds that still earmark credits, soonest end first."""
+    return CreditHold.objects.filter(
+        account_id=_account_id(customer), status=HoldStatus.HELD, expires_at__gt=timezone.now()
+    ).order_by("expires_at", "pk")
+
+
+def get_monthly_limit_left(membership) -> Decimal | None:
+    """What is left this month (the space's zone) of a member's monthly limit of their
+    company's credits, net of refunds; None when the member has no limit. The same SQL
+    function the charge checks (credits_month_spent)."""
+    if membership.monthly_credit_limit is None:
+        return None
+    account = membership.company.credit_account
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT credits_month_spent(%s, %s, %s, %s)",
+            [account.pk, membership.user_id, timezone.now(), str(timezone.get_default_timezone())],
+        )
+        spent = cursor.fetchone()[0]
+    return max(membership.monthly_credit_limit - spent, ZERO).quantize(CENT)
 
 
 def get_expiration_breakdown(customer) -> list[tuple[dt.date | None, Decimal]]:
@@ -201,3 +261,188 @@ def get_balance_history(
                     balances[position] = balance.quantize(CENT)
     now = get_balance(customer) if balance_now is None else balance_now
     return [*zip(days_shown, balances, strict=True), (today, now)]
+
+
+# --- What a row of the history relates to, and which credits it used ---------------------
+
+
+@dataclass(frozen=True)
+class Relation:
+    """A row's link to another row: `text` ("Reversed by the reversal of 2 Jun 2026",
+    "Transfer to Acme Ltd", "For Tom Becker"); `customer` and `row` say where it points
+    (the row may be another customer's: a transfer's other side); no row: a person."""
+
+    text: str
+    customer: object = None
+    row: CreditTransaction | None = None
+
+
+def _day(row) -> str:
+    return format_date(timezone.localdate(row.created_at))
+
+
+def _lot_parts(rows) -> list[tuple[Decimal, dt.date | None]]:
+    """(amount, expiration) summed per expiration date, soonest first, never last."""
+    totals: dict[dt.date | None, Decimal] = {}
+    for amount, expires_on in rows:
+        totals[expires_on] = totals.get(expires_on, ZERO) + amount
+    order = sorted(totals, key=lambda day: (day is None, day or dt.date.max))
+    return [(totals[day], day) for day in order]
+
+
+def row_link(list_url: str, row) -> str:
+    """Where one row of a customer's history is shown: the page that starts with it."""
+    return f"{list_url}?before={row.seq + 1}#tx-{row.pk}"
+
+
+def add_history_details(rows: list[CreditTransaction], *, list_url_of=None):
+    """Give each row of a page `relations` (list of Relation), `relation_links`
+    ({"text", "url"}: `list_url_of(customer)` is the transactions page of a related row's
+    customer, or None where the reader may not go) and `lots_words` (which credits a
+    deduction, charge, expiry or transfer used, or where a reversal or refund gave them
+    back: "5 from credits expiring 4 Dec 2026, 1 from credits that never expire"), in a
+    fixed number of queries for the page."""
+    ids = [row.pk for row in rows]
+    linked_ids = {
+        pk
+        for row in rows
+        for pk in (row.reverses_id, row.refunded_charge_id, row.transfer_out_id)
+        if pk
+    }
+    related = (
+        CreditTransaction.objects.order_by()
+        .select_related("account__user", "account__company")
+        .filter(
+            Q(pk__in=linked_ids)
+            | Q(reverses_id__in=ids)
+            | Q(refunded_charge_id__in=ids)
+            | Q(transfer_out_id__in=ids)
+        )
+    )
+    by_id = {other.pk: other for other in related}
+    reversed_by, refunds, transfer_in = {}, {}, {}
+    for other in by_id.values():
+        if other.reverses_id in ids:
+            reversed_by[other.reverses_id] = other
+        if other.refunded_charge_id in ids:
+            refunds.setdefault(other.refunded_charge_id, []).append(other)
+        if other.transfer_out_id in ids:
+            transfer_in[other.transfer_out_id] = other
+    people = {
+        user.pk: user
+        for user in User.objects.filter(
+            pk__in={r.on_behalf_of_id for r in rows if r.on_behalf_of_id}
+        )
+    }
+    used: dict[int, list] = {}
+    for transaction_id, amount, expires_on in CreditLotUsage.objects.filter(
+        transaction_id__in=[row.pk for row in rows if row.amount < 0]
+    ).values_list("transaction_id", "amount", "lot__expires_on"):
+        used.setdefault(transaction_id, []).append((amount, expires_on))
+    given: dict[int, list] = {}
+    givers = [row.pk for row in rows if row.kind in ("reversal", "refund") and row.amount > 0]
+    for transaction_id, amount, expires_on, grace_expires_on in CreditLotReturn.objects.filter(
+        transaction_id__in=givers
+    ).values_list("transaction_id", "amount", "lot__expires_on", "grace_lot__expires_on"):
+        given.setdefault(transaction_id, []).append((amount, grace_expires_on or expires_on))
+
+    for transaction_id, amount, expires_on in CreditLot.objects.filter(
+        allocation_id__in=[row.pk for row in rows if row.kind == "transfer_in"]
+    ).values_list("allocation_id", "amount", "expires_on"):
+        given.setdefault(transaction_id, []).append((amount, expires_on))
+
+    for row in rows:
+        relations = []
+        if row.reverses_id and row.reverses_id in by_id:
+            undone = by_id[row.reverses_id]
+            what = "addition" if undone.amount > 0 else "deduction"
+            relations.append(
+                Relation(
+                    f"Reversal of the {what} of {_day(undone)}", undone.account.customer, undone
+                )
+            )
+        if row.pk in reversed_by:
+            reversal = reversed_by[row.pk]
+            relations.append(
+                Relation(
+                    f"Reversed by the reversal of {_day(reversal)}",
+                    reversal.account.customer,
+                    reversal,
+                )
+            )
+        if row.refunded_charge_id and row.refunded_charge_id in by_id:
+            charge = by_id[row.refunded_charge_id]
+            relations.append(
+                Relation(
+                    f"Refund of the booking of {_day(charge)}", charge.account.customer, charge
+                )
+            )
+        for refund in sorted(refunds.get(row.pk, []), key=lambda r: r.seq):
+            relations.append(
+                Relation(
+                    f"Refunded {credits_number(refund.amount)} on {_day(refund)}",
+                    refund.account.customer,
+                    refund,
+                )
+            )
+        if row.pk in transfer_in:
+            other = transfer_in[row.pk]
+            relations.append(
+                Relation(
+                    f"Transfer to {other.account.customer.display_name}",
+                    other.account.customer,
+                    other,
+                )
+            )
+        if row.transfer_out_id and row.transfer_out_id in by_id:
+            other = by_id[row.transfer_out_id]
+            relations.append(
+                Relation(
+                    f"Transfer from {other.account.customer.display_name}",
+                    other.account.customer,
+                    other,
+                )
+            )
+        if row.on_behalf_of_id in people:
+            relations.append(Relation(f"For {people[row.on_behalf_of_id].display_name}"))
+        row.relations = relations
+        row.reversal_row = reversed_by.get(row.pk)
+        row.relation_links = []
+        for relation in relations:
+            list_url = list_url_of(relation.customer) if list_url_of and relation.row else None
+            url = row_link(list_url, relation.row) if list_url else None
+            row.relation_links.append({"text": relation.text, "url": url})
+        if row.pk in used:
+            row.lots_words = lots_words(_lot_parts(used[row.pk]))
+        elif row.pk in given:
+            row.lots_words = lots_words(_lot_parts(given[row.pk]), "to")
+        else:
+            row.lots_words = ""
+    return rows
+
+
+def get_reversible_ids(rows: list[CreditTransaction]) -> set[int]:
+    """The rows of a page that reverse_transaction would accept now: an admin's deduction
+    not yet reversed, or an admin's addition not yet reversed whose lot holds credits."""
+    candidates = [row for row in rows if row.kind in REVERSIBLE_KINDS]
+    if not candidates:
+        return set()
+    ids = [row.pk for row in candidates]
+    if all(hasattr(row, "reversal_row") for row in candidates):  # add_history_details read it
+        reversed_ids = {row.pk for row in candidates if row.reversal_row}
+    else:
+        reversed_ids = set(
+            CreditTransaction.objects.filter(reverses_id__in=ids).values_list(
+                "reverses_id", flat=True
+            )
+        )
+    with_credits = set(
+        CreditLot.objects.filter(allocation_id__in=ids, remaining__gt=0).values_list(
+            "allocation_id", flat=True
+        )
+    )
+    return {
+        row.pk
+        for row in candidates
+        if row.pk not in reversed_ids and (row.amount < 0 or row.pk in with_credits)
+    }

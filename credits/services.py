@@ -29,17 +29,25 @@ from django.utils import timezone
 
 from customers.models import Company, User
 from notifications import services as notifications
+from notifications.models import NotificationKind
 from spacecredits.db import server_bound_cursor
+from spacecredits.formats import format_credits
 from spacecredits.validators import validate_plain_text
 
 from . import ledger_sql, notices
-from .exceptions import IdempotencyConflict, InsufficientCredits
+from .exceptions import CreditLimitExceeded, IdempotencyConflict, InsufficientCredits
 from .models import (
     CREDIT_KINDS,
     DEBIT_KINDS,
+    REFUNDABLE_KINDS,
+    REVERSIBLE_KINDS,
+    BatchStatus,
     CreditAccount,
+    CreditBatch,
+    CreditHold,
     CreditLot,
     CreditTransaction,
+    HoldStatus,
     TransactionKind,
 )
 
@@ -139,13 +147,24 @@ def _clean_actor(actor) -> User | None:
 # --- Expiry of due lots ----------------------------------------------------------------
 
 EXPIRE_DUE_LOTS_SQL = ledger_sql.read("expire_due_lots.sql")
+EXPIRE_DUE_HOLDS_SQL = ledger_sql.read("expire_due_holds.sql")
+
+
+def _expire_account(account_id: int, now: dt.datetime) -> int:
+    """Lock one account and expire what is due of it at `now` (the caller's transaction)."""
+    account = CreditAccount.objects.select_for_update().get(pk=account_id)
+    return _expire_due_lots({account.pk: account}, now)
 
 
 def _expire_due_lots(accounts: dict[int, CreditAccount], now: dt.datetime) -> int:
-    """Expire the due lots of accounts the caller has locked ({id: account}), in one
-    statement, and tell their customers. Moves each account's balance and last_seq on in
-    memory too. Returns the number of lots expired.
+    """Expire the due holds and then the due lots of accounts the caller has locked
+    ({id: account}), one statement each, and tell their customers of the lots. A hold's
+    end gives its shares back to their lots first, so a share whose lot's date passed
+    while held expires with it. Moves each account's balance and last_seq on in memory
+    too. Returns the number of lots expired.
     """
+    with connection.cursor() as cursor:
+        cursor.execute(EXPIRE_DUE_HOLDS_SQL, {"accounts": list(accounts), "now": now})
     with connection.cursor() as cursor:
         cursor.execute(
             EXPIRE_DUE_LOTS_SQL,
@@ -296,9 +315,16 @@ def charge_credits(
     kind: str,
     memo: str = "",
     actor: User | None = None,
+    on_behalf_of: User | None = None,
     idempotency_key: str | None = None,
 ) -> CreditTransaction:
-    """deduct_credits for any debiting kind (bookings call this)."""
+    """deduct_credits for any debiting kind (bookings call this).
+
+    `on_behalf_of` (a member of the company `customer`) charges the company for that
+    member: their charges in a calendar month (the space's zone), net of refunds, never
+    exceed their `CompanyMembership.monthly_credit_limit` (CreditLimitExceeded, with
+    `.remaining`). Raises InsufficientCredits beyond what is available.
+    """
     if kind not in DEBIT_KINDS or kind == TransactionKind.EXPIRATION:
         raise ValidationError(f"{kind!r} is not a kind of transaction that spends credits.")
     customer = _clean_customer(customer)
@@ -306,6 +332,13 @@ def charge_credits(
     memo = clean_memo(memo)
     actor = _clean_actor(actor)
     idempotency_key = clean_idempotency_key(idempotency_key)
+    if on_behalf_of is not None:
+        if not isinstance(customer, Company):
+            raise ValidationError(
+                {"on_behalf_of": "Only a company is charged on behalf of a member."}
+            )
+        if not isinstance(on_behalf_of, User) or on_behalf_of.pk is None:
+            raise ValidationError({"on_behalf_of": "Choose a saved member."}, code="invalid")
 
     return _post(
         customer,
@@ -315,6 +348,7 @@ def charge_credits(
         memo=memo,
         actor=actor,
         idempotency_key=idempotency_key,
+        on_behalf_of=on_behalf_of,
     )
 
 
@@ -331,12 +365,22 @@ FROM credits_post_adjustment(
     p_key => %(key)s, p_now => %(now)s, p_zone => %(zone)s,
     p_notification_kind => %(notice_kind)s, p_recipients => %(recipients)s,
     p_subjects => %(subjects)s, p_bodies => %(bodies)s, p_link => %(link)s,
-    p_reference_prefix => %(reference_prefix)s, p_addresses => %(addresses)s::varchar[])
+    p_reference_prefix => %(reference_prefix)s, p_addresses => %(addresses)s::varchar[],
+    p_on_behalf_of => %(on_behalf_of_id)s, p_batch_id => %(batch_id)s)
 """  # noqa: S608 (the only value put in is the digest of our own file)
 
 
 def _post(
-    customer: Customer, *, kind, amount: Decimal, expires_on, memo, actor, idempotency_key
+    customer: Customer,
+    *,
+    kind,
+    amount: Decimal,
+    expires_on,
+    memo,
+    actor,
+    idempotency_key,
+    on_behalf_of: User | None = None,
+    batch_id: int | None = None,
 ) -> CreditTransaction:
     """Record a validated adjustment of `amount` (signed: > 0 adds a lot, < 0 takes from
     the lots) with its notifications."""
@@ -347,6 +391,8 @@ def _post(
         "expires_on": expires_on,
         "memo": memo,
         "actor_id": actor.pk if actor else None,
+        "on_behalf_of_id": on_behalf_of.pk if on_behalf_of else None,
+        "batch_id": batch_id,
     }
     told = notices.adjustment_notices(customer, amount, expires_on, memo)
     params = {
@@ -382,8 +428,7 @@ def _post(
     with transaction.atomic():
         answer = call()
         if answer[0] == "due":
-            account = CreditAccount.objects.select_for_update().get(pk=answer[1])
-            _expire_due_lots({account.pk: account}, answer[5])
+            _expire_account(answer[1], answer[5])
             params["now"] = answer[5]
             answer = call()
         return _posted(answer, account, content, actor=actor, idempotency_key=idempotency_key)
@@ -401,6 +446,12 @@ def _posted(answer, account, content: dict, *, actor, idempotency_key) -> Credit
         clean_expires_on(content["expires_on"], today=today)
     elif status == "insufficient":
         raise InsufficientCredits(available=balance, requested=-content["amount"])
+    elif status == "limit":
+        raise CreditLimitExceeded(remaining=balance, requested=-content["amount"])
+    elif status == "not_member":
+        raise _field_error(
+            "on_behalf_of", "This person is not a member of the company.", "not_member"
+        )
     elif status == "ok":
         notifications.deliver_after_commit(emails)
         account.balance, account.last_seq, account.last_transaction_at = balance, seq, created_at
@@ -416,6 +467,8 @@ def _posted(answer, account, content: dict, *, actor, idempotency_key) -> Credit
             memo=content["memo"],
             actor=actor,
             idempotency_key=idempotency_key,
+            on_behalf_of_id=content["on_behalf_of_id"],
+            batch_id=content["batch_id"],
         )
         recorded._state.adding, recorded._state.db = False, connection.alias
         return recorded
@@ -441,10 +494,15 @@ def expire_due_credits() -> int:
     now = timezone.now()
     today = timezone.localdate(now)
     account_ids = sorted(
-        CreditLot.objects.filter(remaining__gt=0, expires_on__lt=today)
-        .values_list("account_id", flat=True)
-        .distinct()
-        .order_by()
+        set(
+            CreditLot.objects.filter(remaining__gt=0, expires_on__lt=today)
+            .values_list("account_id", flat=True)
+            .distinct()
+            .order_by()
+        )
+        | set(
+            CreditAccount.objects.filter(next_hold_expires_at__lte=now).values_list("pk", flat=True)
+        )
     )
     batches = [
         account_ids[start : start + SWEEP_BATCH]
@@ -493,3 +551,792 @@ def _expire_batch(account_ids: list[int], now: dt.datetime) -> int:
             "balance", "last_seq", "last_transaction_at", "user__is_active", "company__name"
         )
         return _expire_due_lots({account.pk: account for account in locked}, now)
+
+
+# --- The ledger's other verbs (credits/sql/verbs.sql; docs/ledger.md, "The other verbs") --
+
+
+def _call(sql: str, params: dict, settle):
+    """Run one of the verbs' functions, as an adjustment runs its function: one round
+    trip outside a transaction; when it answers 'due', in one transaction with the due
+    expirations of the account it names, called again at the same moment. `settle(answer)`
+    turns the answer into the result or raises, inside that transaction, so a refusal
+    keeps none of the expirations either."""
+
+    def call():
+        with server_bound_cursor() as cursor:  # prepared once per connection
+            cursor.execute(sql, params)
+            names = [column.name for column in cursor.description]
+            return dict(zip(names, cursor.fetchone(), strict=True))
+
+    if connection.get_autocommit():
+        answer = call()
+        if answer["status"] != "due":
+            return settle(answer)
+    with transaction.atomic():
+        answer = call()
+        # A transfer may find both of its accounts due, one after the other.
+        for _ in range(2):
+            if answer["status"] != "due":
+                break
+            _expire_account(answer["account_pk"], answer["created_at"])
+            params["now"] = answer["created_at"]
+            answer = call()
+        return settle(answer)
+
+
+def _verb_sql(function: str, parameters: list[str], columns: list[str], file: str = "verbs.sql"):
+    """The statement that calls `function` with named parameters (named like its own
+    without the p_), carrying the file's digest (see POST_ADJUSTMENT_SQL)."""
+    named = ", ".join(f"p_{name} => %({name})s" for name in parameters)
+    return (
+        f"/* credits/sql/{file} {ledger_sql.version(file)} */\n"
+        f"SELECT {', '.join(columns)} FROM {function}({named})"
+    )
+
+
+NOTICE_PARAMETERS = ["notification_kind", "recipients", "subjects", "bodies", "link"]
+
+
+def _notice_params(told: notices.AdjustmentNotices) -> dict:
+    return {
+        "notification_kind": str(told.kind),
+        "recipients": told.recipient_ids,
+        "subjects": told.subjects,
+        "bodies": told.bodies,
+        "link": told.link,
+    }
+
+
+def _clock() -> dict:
+    return {"now": timezone.now(), "zone": str(timezone.get_default_timezone())}
+
+
+def _grace_days() -> int:
+    return int(getattr(settings, "CREDITS_REFUND_GRACE_DAYS", 7))
+
+
+def _field_error(field: str, message: str, code: str) -> ValidationError:
+    """A refusal about one field, with its code (a dict's own code is dropped)."""
+    return ValidationError({field: ValidationError(message, code=code)})
+
+
+def _clean_row(row, what: str) -> CreditTransaction:
+    if not isinstance(row, CreditTransaction) or row.pk is None:
+        raise ValidationError(f"Choose a recorded transaction to {what}.", code="invalid")
+    return row
+
+
+def _recorded(transaction_id: int, after_commit_emails) -> CreditTransaction:
+    notifications.deliver_after_commit(after_commit_emails or [])
+    return CreditTransaction.objects.select_related("account").get(pk=transaction_id)
+
+
+def _replay_of(transaction_id: int, idempotency_key: str, content: dict) -> CreditTransaction:
+    return _replayed(CreditTransaction.objects.get(pk=transaction_id), idempotency_key, content)
+
+
+def _after_freeing(answer: dict) -> None:
+    """A hold's end gave a share back to a lot whose date has passed: it expires now."""
+    if answer.get("freed_past"):
+        with transaction.atomic():
+            _expire_account(answer["account_pk"], answer["created_at"])
+
+
+REVERSE_SQL = _verb_sql(
+    "credits_reverse",
+    [
+        "transaction_id",
+        "expected",
+        "memo",
+        "actor_id",
+        "key",
+        "now",
+        "zone",
+        "grace_days",
+        *NOTICE_PARAMETERS,
+        "reference_prefix",
+    ],
+    [
+        "status",
+        "account_pk",
+        "transaction_id",
+        "seq",
+        "balance",
+        "created_at",
+        "signed_amount",
+        "emails",
+    ],
+)
+
+
+def reversal_amount(row: CreditTransaction) -> Decimal | None:
+    """What reversing `row` would record now (signed), or None when it cannot be reversed:
+    what remains of an addition's lot, taken back; a deduction's amount, given back."""
+    if row.kind not in REVERSIBLE_KINDS or hasattr(row, "reversed_by"):
+        return None
+    if row.amount > 0:
+        remaining = row.lots.values_list("remaining", flat=True).first() or Decimal("0")
+        return -remaining if remaining > 0 else None
+    return -row.amount
+
+
+def reverse_transaction(
+    transaction: CreditTransaction,
+    *,
+    memo: str = "",
+    actor: User | None = None,
+    idempotency_key: str | None = None,
+) -> CreditTransaction:
+    """Undo an admin's addition or deduction (a mistake) with a `reversal` row.
+
+    Reversing an addition takes back what remains of its lot (all of it when unused;
+    credits that holds earmark are not taken). Reversing a deduction gives back exactly
+    what it took to the lots it took it from, each keeping its date; a share whose lot
+    has expired meanwhile comes back as a new lot that expires CREDITS_REFUND_GRACE_DAYS
+    days after today. A row is reversed at most once; a reversal is not reversed. Raises
+    ValidationError (nothing written) when the row cannot be reversed.
+    """
+    row = _clean_row(transaction, "reverse")
+    memo = clean_memo(memo)
+    actor = _clean_actor(actor)
+    idempotency_key = clean_idempotency_key(idempotency_key)
+    customer = (
+        CreditAccount.objects.select_related("user", "company").get(pk=row.account_id).customer
+    )
+    content = {
+        "kind": TransactionKind.REVERSAL,
+        "reverses_id": row.pk,
+        "memo": memo,
+        "actor_id": actor.pk if actor else None,
+    }
+
+    messages = {
+        "is_reversal": ("A reversal cannot be reversed.", "reversal_reversed"),
+        "not_reversible": (
+            "Only an admin's addition or deduction can be reversed.",
+            "not_reversible",
+        ),
+        "reversed": ("This transaction was reversed already.", "reversed_already"),
+        "nothing_left": (
+            "Nothing is left of this addition to take back: its credits were used,"
+            " held or expired.",
+            "nothing_left",
+        ),
+    }
+
+    def settle(answer):
+        status = answer["status"]
+        if status == "ok":
+            return _recorded(answer["transaction_id"], answer["emails"])
+        if status == "replay":
+            return _replay_of(answer["transaction_id"], idempotency_key, content)
+        if status == "changed":
+            return answer
+        if status in messages:
+            message, code = messages[status]
+            raise ValidationError(message, code=code)
+        raise RuntimeError(f"credits_reverse answered {status!r}.")
+
+    expected = reversal_amount(row) or Decimal("0")
+    for _ in range(3):
+        told = notices.verb_notices(
+            customer,
+            NotificationKind.CREDITS_ADDED if expected > 0 else NotificationKind.CREDITS_DEDUCTED,
+            lambda recipient, amount=expected: notices.reversal_words(
+                customer, recipient, amount, row, memo
+            ),
+        )
+        result = _call(
+            REVERSE_SQL,
+            {
+                "transaction_id": row.pk,
+                "expected": expected,
+                "memo": memo,
+                "actor_id": actor.pk if actor else None,
+                "key": idempotency_key,
+                **_clock(),
+                "grace_days": _grace_days(),
+                **_notice_params(told),
+                "reference_prefix": notices.TRANSACTION_REFERENCE_PREFIX,
+            },
+            settle,
+        )
+        if isinstance(result, CreditTransaction):
+            return result
+        expected = result["signed_amount"]  # changed meanwhile: tell the new amount
+    raise RuntimeError("The reversal's amount kept changing.")
+
+
+REFUND_SQL = _verb_sql(
+    "credits_refund",
+    [
+        "charge_id",
+        "amount",
+        "expected",
+        "memo",
+        "actor_id",
+        "key",
+        "now",
+        "zone",
+        "grace_days",
+        *NOTICE_PARAMETERS,
+        "reference_prefix",
+    ],
+    [
+        "status",
+        "account_pk",
+        "transaction_id",
+        "seq",
+        "balance",
+        "created_at",
+        "signed_amount",
+        "emails",
+    ],
+)
+
+
+def refundable_amount(charge: CreditTransaction) -> Decimal:
+    """What is left to refund of a booking (0 for anything else)."""
+    if charge.kind not in REFUNDABLE_KINDS:
+        return Decimal("0.00")
+    refunded = sum((r.amount for r in charge.refunds.all()), Decimal("0"))
+    return (-charge.amount - refunded).quantize(CENT)
+
+
+def refund_charge(
+    charge: CreditTransaction,
+    amount=None,
+    *,
+    memo: str = "",
+    actor: User | None = None,
+    idempotency_key: str | None = None,
+) -> CreditTransaction:
+    """Refund a booking, wholly (`amount=None`: what is not refunded yet) or in part.
+
+    The credits go back to the lots the charge took them from, latest-expiring first; a
+    share whose lot has expired meanwhile comes back as a new lot that expires
+    CREDITS_REFUND_GRACE_DAYS days after today (the space's zone). The refunds of one
+    charge never add up to more than it: ValidationError (nothing written) beyond that.
+    """
+    charge = _clean_row(charge, "refund")
+    if charge.kind not in REFUNDABLE_KINDS:
+        raise ValidationError("Only a booking can be refunded.", code="not_refundable")
+    amount = None if amount is None else clean_amount(amount)
+    memo = clean_memo(memo)
+    actor = _clean_actor(actor)
+    idempotency_key = clean_idempotency_key(idempotency_key)
+    customer = (
+        CreditAccount.objects.select_related("user", "company").get(pk=charge.account_id).customer
+    )
+    expected = amount if amount is not None else refundable_amount(charge)
+    content = {
+        "kind": TransactionKind.REFUND,
+        "refunded_charge_id": charge.pk,
+        "memo": memo,
+        "actor_id": actor.pk if actor else None,
+    }
+    if amount is not None:
+        content["amount"] = amount
+
+    def settle(answer):
+        status = answer["status"]
+        if status == "ok":
+            return _recorded(answer["transaction_id"], answer["emails"])
+        if status == "replay":
+            return _replay_of(answer["transaction_id"], idempotency_key, content)
+        if status == "changed":
+            return answer
+        if status == "above":
+            left = answer["signed_amount"]
+            if left == 0:
+                raise ValidationError("This booking was refunded in full already.", code="refunded")
+            raise _field_error(
+                "amount",
+                f"Only {format_credits(left)} of this booking can still be refunded.",
+                "above_charge",
+            )
+        raise RuntimeError(f"credits_refund answered {status!r}.")
+
+    for _ in range(3):
+        told = notices.verb_notices(
+            customer,
+            NotificationKind.CREDITS_ADDED,
+            lambda recipient, credits=expected: notices.refund_words(
+                customer, recipient, credits, memo
+            ),
+        )
+        result = _call(
+            REFUND_SQL,
+            {
+                "charge_id": charge.pk,
+                "amount": amount,
+                "expected": expected,
+                "memo": memo,
+                "actor_id": actor.pk if actor else None,
+                "key": idempotency_key,
+                **_clock(),
+                "grace_days": _grace_days(),
+                **_notice_params(told),
+                "reference_prefix": notices.TRANSACTION_REFERENCE_PREFIX,
+            },
+            settle,
+        )
+        if isinstance(result, CreditTransaction):
+            return result
+        expected = result["signed_amount"]
+    raise RuntimeError("The refund's amount kept changing.")
+
+
+def clean_expires_at(expires_at) -> dt.datetime:
+    if not isinstance(expires_at, dt.datetime) or timezone.is_naive(expires_at):
+        raise ValidationError(
+            {"expires_at": "Enter when the hold ends as a moment with its time zone."},
+            code="invalid",
+        )
+    return expires_at
+
+
+HOLD_SQL = _verb_sql(
+    "credits_hold",
+    [
+        "account_id",
+        "amount",
+        "expires_at",
+        "memo",
+        "actor_id",
+        "key",
+        "now",
+        "zone",
+        *NOTICE_PARAMETERS,
+        "reference_prefix",
+    ],
+    ["status", "account_pk", "hold_id", "available", "created_at", "emails"],
+)
+
+
+def hold_credits(
+    customer: Customer,
+    amount,
+    *,
+    expires_at: dt.datetime,
+    memo: str = "",
+    actor: User | None = None,
+    idempotency_key: str | None = None,
+) -> CreditHold:
+    """Earmark `amount` credits for a future booking until `expires_at`.
+
+    The credits are taken from the lots earliest-expiring first and stay in the balance
+    (and its breakdown), but not in what is available; they do not expire while held.
+    Raises InsufficientCredits (`.available`) beyond what is available, ValidationError
+    when `expires_at` is not in the future; nothing is written then.
+    """
+    customer = _clean_customer(customer)
+    amount = clean_amount(amount)
+    expires_at = clean_expires_at(expires_at)
+    memo = clean_memo(memo)
+    actor = _clean_actor(actor)
+    idempotency_key = clean_idempotency_key(idempotency_key)
+    told = notices.verb_notices(
+        customer,
+        NotificationKind.CREDITS_HELD,
+        lambda recipient: notices.hold_words(customer, recipient, amount, expires_at, memo),
+    )
+
+    def settle(answer):
+        status = answer["status"]
+        if status in ("ok", "replay"):
+            notifications.deliver_after_commit(answer["emails"] or [])
+            hold = CreditHold.objects.get(pk=answer["hold_id"])
+            if status == "replay":
+                content = {
+                    "amount": amount,
+                    "expires_at": expires_at,
+                    "memo": memo,
+                    "actor_id": actor.pk if actor else None,
+                }
+                if {name: getattr(hold, name) for name in content} != content:
+                    raise IdempotencyConflict(idempotency_key)
+            return hold
+        if status == "past":
+            raise _field_error("expires_at", "A hold must end in the future.", "past_date")
+        if status == "insufficient":
+            raise InsufficientCredits(available=answer["available"], requested=amount)
+        raise RuntimeError(f"credits_hold answered {status!r}.")
+
+    return _call(
+        HOLD_SQL,
+        {
+            "account_id": customer.credit_account.pk,
+            "amount": amount,
+            "expires_at": expires_at,
+            "memo": memo,
+            "actor_id": actor.pk if actor else None,
+            "key": idempotency_key,
+            **_clock(),
+            **_notice_params(told),
+            "reference_prefix": notices.HOLD_REFERENCE_PREFIX,
+        },
+        settle,
+    )
+
+
+def _clean_hold(hold) -> CreditHold:
+    if not isinstance(hold, CreditHold) or hold.pk is None:
+        raise ValidationError("Choose a recorded hold.", code="invalid")
+    return hold
+
+
+def _hold_not_held(hold: CreditHold, status: str, verb: str) -> ValidationError:
+    words = {
+        HoldStatus.CAPTURED: "was captured already",
+        HoldStatus.RELEASED: "was released",
+        HoldStatus.EXPIRED: f"expired at {notices.format_moment(hold.expires_at)}",
+    }
+    return ValidationError(
+        f"This hold cannot be {verb}: it {words.get(status, status)}.", code=f"hold_{status}"
+    )
+
+
+CAPTURE_SQL = _verb_sql(
+    "credits_capture",
+    [
+        "hold_id",
+        "amount",
+        "memo",
+        "actor_id",
+        "key",
+        "now",
+        "zone",
+        *NOTICE_PARAMETERS,
+        "reference_prefix",
+    ],
+    [
+        "status",
+        "account_pk",
+        "transaction_id",
+        "seq",
+        "balance",
+        "created_at",
+        "hold_status",
+        "freed_past",
+        "emails",
+    ],
+)
+
+
+def capture_hold(
+    hold: CreditHold,
+    amount=None,
+    *,
+    memo: str = "",
+    actor: User | None = None,
+    idempotency_key: str | None = None,
+) -> CreditTransaction:
+    """Charge a hold's credits as a `booking`: all of it (`amount=None`) or at most its
+    amount, the rest freed. Raises ValidationError (nothing written) above the hold's
+    amount, or when the hold is no longer held (captured, released, or expired)."""
+    hold = _clean_hold(hold)
+    amount = None if amount is None else clean_amount(amount)
+    memo = clean_memo(memo)
+    actor = _clean_actor(actor)
+    idempotency_key = clean_idempotency_key(idempotency_key)
+    if amount is not None and amount > hold.amount:
+        raise _field_error(
+            "amount", f"Capture at most the {format_credits(hold.amount)} held.", "above_hold"
+        )
+    charged = hold.amount if amount is None else amount
+    customer = (
+        CreditAccount.objects.select_related("user", "company").get(pk=hold.account_id).customer
+    )
+    told = notices.verb_notices(
+        customer,
+        NotificationKind.CREDITS_DEDUCTED,
+        lambda recipient: notices.adjustment_words(customer, recipient, -charged, None, memo),
+    )
+
+    def settle(answer):
+        status = answer["status"]
+        if status == "ok":
+            _after_freeing(answer)
+            hold.refresh_from_db()
+            return _recorded(answer["transaction_id"], answer["emails"])
+        if status == "replay":
+            content = {
+                "kind": TransactionKind.BOOKING,
+                "hold_id": hold.pk,
+                "amount": -charged,
+                "memo": memo,
+                "actor_id": actor.pk if actor else None,
+            }
+            return _replay_of(answer["transaction_id"], idempotency_key, content)
+        if status == "not_held":
+            raise _hold_not_held(hold, answer["hold_status"], "captured")
+        if status == "above":
+            raise _field_error(
+                "amount", f"Capture at most the {format_credits(hold.amount)} held.", "above_hold"
+            )
+        raise RuntimeError(f"credits_capture answered {status!r}.")
+
+    return _call(
+        CAPTURE_SQL,
+        {
+            "hold_id": hold.pk,
+            "amount": amount,
+            "memo": memo,
+            "actor_id": actor.pk if actor else None,
+            "key": idempotency_key,
+            **_clock(),
+            **_notice_params(told),
+            "reference_prefix": notices.TRANSACTION_REFERENCE_PREFIX,
+        },
+        settle,
+    )
+
+
+RELEASE_SQL = _verb_sql(
+    "credits_release",
+    ["hold_id", "now", "zone", *NOTICE_PARAMETERS, "reference_prefix"],
+    ["status", "account_pk", "hold_status", "created_at", "freed_past", "emails"],
+)
+
+
+def release_hold(hold: CreditHold, *, actor: User | None = None) -> CreditHold:
+    """Free a hold's credits (they are available again; a share whose lot's date passed
+    while held expires now). Releasing a hold that was released or expired already
+    changes nothing and returns it; a captured hold raises ValidationError."""
+    hold = _clean_hold(hold)
+    _clean_actor(actor)
+    customer = (
+        CreditAccount.objects.select_related("user", "company").get(pk=hold.account_id).customer
+    )
+    told = notices.verb_notices(
+        customer,
+        NotificationKind.CREDITS_HELD,
+        lambda recipient: notices.release_words(customer, recipient, hold.amount),
+    )
+
+    def settle(answer):
+        status = answer["status"]
+        if status == "ok":
+            notifications.deliver_after_commit(answer["emails"] or [])
+            _after_freeing(answer)
+        elif status == "not_held" and answer["hold_status"] == HoldStatus.CAPTURED:
+            raise _hold_not_held(hold, answer["hold_status"], "released")
+        elif status != "not_held":
+            raise RuntimeError(f"credits_release answered {status!r}.")
+        hold.refresh_from_db()
+        return hold
+
+    return _call(
+        RELEASE_SQL,
+        {
+            "hold_id": hold.pk,
+            **_clock(),
+            **_notice_params(told),
+            "reference_prefix": notices.RELEASE_REFERENCE_PREFIX,
+        },
+        settle,
+    )
+
+
+TRANSFER_SQL = _verb_sql(
+    "credits_transfer",
+    [
+        "source_id",
+        "target_id",
+        "amount",
+        "memo",
+        "actor_id",
+        "key",
+        "now",
+        "zone",
+        "notification_kinds",
+        "out_recipients",
+        "out_subjects",
+        "out_bodies",
+        "out_link",
+        "in_recipients",
+        "in_subjects",
+        "in_bodies",
+        "in_link",
+        "reference_prefix",
+    ],
+    ["status", "account_pk", "out_id", "in_id", "balance", "created_at", "emails"],
+)
+
+
+def transfer_credits(
+    source: Customer,
+    target: Customer,
+    amount,
+    *,
+    memo: str = "",
+    actor: User | None = None,
+    idempotency_key: str | None = None,
+) -> tuple[CreditTransaction, CreditTransaction]:
+    """Move `amount` credits from one customer to another (a member and a company, either
+    way): a `transfer_out` row and a `transfer_in` row in one database transaction. The
+    credits keep their expiration dates (earliest-expiring taken first). The two accounts
+    are locked in id order, so transfers at once in both directions never deadlock.
+    Raises InsufficientCredits (`.available`) beyond what the source has available.
+    """
+    source = _clean_customer(source)
+    target = _clean_customer(target)
+    if source == target:
+        raise ValidationError("Choose two different customers to transfer between.")
+    amount = clean_amount(amount)
+    memo = clean_memo(memo)
+    actor = _clean_actor(actor)
+    idempotency_key = clean_idempotency_key(idempotency_key)
+    out_notices = notices.verb_notices(
+        source,
+        NotificationKind.CREDITS_DEDUCTED,
+        lambda r: notices.transfer_words(source, r, amount, target, out=True, memo=memo),
+    )
+    in_notices = notices.verb_notices(
+        target,
+        NotificationKind.CREDITS_ADDED,
+        lambda r: notices.transfer_words(target, r, amount, source, out=False, memo=memo),
+    )
+
+    def settle(answer):
+        status = answer["status"]
+        if status in ("ok", "replay"):
+            notifications.deliver_after_commit(answer["emails"] or [])
+            out_row = CreditTransaction.objects.get(pk=answer["out_id"])
+            in_row = CreditTransaction.objects.get(pk=answer["in_id"])
+            if status == "replay":
+                content = {
+                    "kind": TransactionKind.TRANSFER_OUT,
+                    "amount": -amount,
+                    "memo": memo,
+                    "actor_id": actor.pk if actor else None,
+                }
+                if {
+                    name: getattr(out_row, name) for name in content
+                } != content or in_row.account_id != target.credit_account.pk:
+                    raise IdempotencyConflict(idempotency_key)
+            return out_row, in_row
+        if status == "insufficient":
+            raise InsufficientCredits(available=answer["balance"], requested=amount)
+        raise RuntimeError(f"credits_transfer answered {status!r}.")
+
+    return _call(
+        TRANSFER_SQL,
+        {
+            "source_id": source.credit_account.pk,
+            "target_id": target.credit_account.pk,
+            "amount": amount,
+            "memo": memo,
+            "actor_id": actor.pk if actor else None,
+            "key": idempotency_key,
+            **_clock(),
+            "notification_kinds": [str(out_notices.kind), str(in_notices.kind)],
+            "out_recipients": out_notices.recipient_ids,
+            "out_subjects": out_notices.subjects,
+            "out_bodies": out_notices.bodies,
+            "out_link": out_notices.link,
+            "in_recipients": in_notices.recipient_ids,
+            "in_subjects": in_notices.subjects,
+            "in_bodies": in_notices.bodies,
+            "in_link": in_notices.link,
+            "reference_prefix": notices.TRANSACTION_REFERENCE_PREFIX,
+        },
+        settle,
+    )
+
+
+# --- Grant to many ------------------------------------------------------------------------
+
+
+def grant_to_many(
+    customers,
+    amount,
+    *,
+    expires_on: dt.date | None = None,
+    memo: str = "",
+    actor: User | None = None,
+    idempotency_key: str,
+) -> CreditBatch:
+    """One addition (same amount, expiration and memo) to many customers, as a batch.
+
+    The batch is recorded at once with its key and who ran it, and a Celery task
+    (credits.tasks.run_credit_batch) adds the credits after the commit, each addition an
+    adjustment keyed by the batch: running it again, or the task twice, adds nothing
+    twice. The same key with the same content returns the batch; with other content it
+    raises IdempotencyConflict.
+    """
+    accounts = []
+    for customer in customers:
+        account_id = _clean_customer(customer).credit_account.pk
+        if account_id not in accounts:
+            accounts.append(account_id)
+    if not accounts:
+        raise ValidationError("Choose at least one customer.", code="empty")
+    amount = clean_amount(amount)
+    today = timezone.localdate(timezone.now())
+    expires_on = clean_expires_on(expires_on, today=today)
+    memo = clean_memo(memo)
+    actor = _clean_actor(actor)
+    key = clean_idempotency_key(idempotency_key)
+    if key is None:
+        raise ValidationError({"idempotency_key": "A batch needs its key."}, code="required")
+    content = {
+        "amount": amount,
+        "expires_on": expires_on,
+        "memo": memo,
+        "actor_id": actor.pk if actor else None,
+        "account_ids": accounts,
+    }
+    with transaction.atomic():
+        batch, created = CreditBatch.objects.get_or_create(
+            idempotency_key=key, defaults={**content, "created_at": timezone.now()}
+        )
+        if not created:
+            if {name: getattr(batch, name) for name in content} != content:
+                raise IdempotencyConflict(key)
+            return batch
+        transaction.on_commit(partial(_start_batch, batch.pk))
+    return batch
+
+
+def _start_batch(batch_id: int) -> None:
+    from . import tasks  # tasks import this module
+
+    tasks.run_credit_batch.delay(batch_id)
+
+
+def run_credit_batch(batch_id: int) -> CreditBatch:
+    """Add a batch's credits to each of its accounts not yet given them (the task)."""
+    batch = CreditBatch.objects.select_related("actor").get(pk=batch_id)
+    if batch.status == BatchStatus.DONE:
+        return batch
+    CreditBatch.objects.filter(pk=batch.pk, status=BatchStatus.PENDING).update(
+        status=BatchStatus.RUNNING
+    )
+    accounts = CreditAccount.objects.select_related("user", "company").filter(
+        pk__in=batch.account_ids
+    )
+    try:
+        for account in accounts.order_by("pk"):
+            _post(
+                account.customer,
+                kind=TransactionKind.ADMIN_ALLOCATION,
+                amount=batch.amount,
+                expires_on=batch.expires_on,
+                memo=batch.memo,
+                actor=batch.actor,
+                idempotency_key=batch.idempotency_key_of_grants,
+                batch_id=batch.pk,
+            )
+    except ValidationError as error:
+        CreditBatch.objects.filter(pk=batch.pk).update(
+            status=BatchStatus.FAILED, error=" ".join(error.messages), finished_at=timezone.now()
+        )
+    else:
+        CreditBatch.objects.filter(pk=batch.pk).update(
+            status=BatchStatus.DONE, finished_at=timezone.now()
+        )
+    batch.refresh_from_db()
+    return batch

@@ -16,3 +16,8 @@ def send_expiry_reminders() -> int:
 @shared_task(name="credits.tasks.check_ledger", ignore_result=True)
 def check_ledger() -> bool:
     return ledger_check.check_and_report().ok
+
+
+@shared_task(name="credits.tasks.run_credit_batch", ignore_result=True)
+def run_credit_batch(batch_id: int) -> None:
+    services.run_credit_batch(batch_id)

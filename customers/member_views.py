@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import trigger_client_event
 
 from credits import listing, policies, selectors
-from credits.forms import add_service_errors
+from credits.forms import CompanyTransferForm, add_service_errors
 
 from . import services
 from .member_forms import CreditsVisibilityForm, PasswordChangeForm, ProfileForm
@@ -29,15 +29,24 @@ VISIBILITY_CHANGES_SHOWN = 10  # the Members page lists the newest changes of th
 
 
 def _credits_section(customer, *, title: str, anchor: str, transactions_url: str, **extra):
+    recent = selectors.get_transaction_page(selectors.get_transactions(customer), size=RECENT_ROWS)
+    visible = extra.pop("visible_urls", {})
+
+    def list_url_of(other):
+        return transactions_url if other == customer else visible.get((type(other), other.pk))
+
+    selectors.add_history_details(recent.rows, list_url_of=list_url_of)
+    balance = selectors.get_balance(customer)
+    held = selectors.get_held_balance(customer)
     return {
         "customer": customer,
         "title": title,
         "anchor": anchor,
-        "balance": selectors.get_balance(customer),
+        "balance": balance,
+        "held": held,
+        "available": balance - held,
         "breakdown": selectors.get_expiration_breakdown(customer),
-        "recent": selectors.get_transaction_page(
-            selectors.get_transactions(customer), size=RECENT_ROWS
-        ),
+        "recent": recent,
         "transactions_url": transactions_url,
         **extra,
     }
@@ -47,14 +56,23 @@ def _credits_section(customer, *, title: str, anchor: str, transactions_url: str
 @require_GET
 def membership(request):
     member = request.user
+    accesses = policies.member_company_access(member)
+    # Rows related to another customer the member may see link to that customer's list.
+    visible_urls = {(type(member), member.pk): _transactions_url("users", member)} | {
+        (type(a.company), a.company.pk): _transactions_url("companies", a.company)
+        for a in accesses
+        if a.can_view_credits
+    }
     personal = _credits_section(
         member,
         title="Personal",
         anchor="personal",
         transactions_url=_transactions_url("users", member),
+        visible_urls=visible_urls,
     )
     companies, hidden = [], []
-    for access in policies.member_company_access(member):
+    mine = {m.company_id: m for m in member.memberships.select_related("company")}
+    for access in accesses:
         if not access.can_view_credits:
             hidden.append(access)
             continue
@@ -65,6 +83,11 @@ def membership(request):
                 anchor=f"company-{access.company.pk}",
                 transactions_url=_transactions_url("companies", access.company),
                 access=access,
+                visible_urls=visible_urls,
+                membership=mine.get(access.company.pk),
+                limit_left=selectors.get_monthly_limit_left(mine[access.company.pk])
+                if access.company.pk in mine
+                else None,
             )
         )
     return render(
@@ -116,21 +139,31 @@ def transactions_csv(request, owner: str, pk: int):
 @require_GET
 def company_members(request, pk: int):
     company = policies.managed_company_or_404(request.user, pk)
-    return render(request, "membership/company_members.html", _members_context(company))
+    return render(request, "membership/company_members.html", members_context(company))
 
 
-def _members_context(company) -> dict:
+def members_context(company) -> dict:
+    """The Members page: who belongs, credits visibility, each member's monthly limit and
+    what is left of it, and the form that moves credits between company and member."""
+    memberships = list(
+        company.memberships.select_related("user", "company").order_by(
+            "role", "user__first_name", "user__last_name", "user__email"
+        )
+    )
+    for membership in memberships:
+        membership.limit_left = selectors.get_monthly_limit_left(membership)
+    members = sorted((m.user for m in memberships), key=lambda u: u.display_name.lower())
     return {
         "company": company,
-        "memberships": company.memberships.select_related("user").order_by(
-            "role", "user__first_name", "user__last_name", "user__email"
-        ),
+        "memberships": memberships,
         "form": CreditsVisibilityForm(
             initial={"members_can_use_credits": company.members_can_use_credits}
         ),
         "visibility_changes": company.credits_visibility_changes.select_related("changed_by")[
             :VISIBILITY_CHANGES_SHOWN
         ],
+        "transfer_form": CompanyTransferForm.blank(initial={"direction": "out"}, others=members),
+        "available": selectors.get_available_balance(company),
     }
 
 
@@ -148,7 +181,7 @@ def company_credits_visibility(request, pk: int):
         else f"Only managers of {company.name} can now see company credits."
     )
     if request.htmx:
-        context = _members_context(company)
+        context = members_context(company)
         response = render(request, "membership/company_members.html#visibility", context)
         return trigger_client_event(response, "showToast", {"message": message})
     messages.success(request, message)

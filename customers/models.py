@@ -153,6 +153,14 @@ class CompanyMembership(models.Model):
     company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="memberships")
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
+    monthly_credit_limit = models.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text="The most of the company's credits this member may spend in a calendar"
+        " month, net of refunds; empty: no limit.",
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -161,6 +169,11 @@ class CompanyMembership(models.Model):
             models.UniqueConstraint(fields=["company", "user"], name="membership_unique_user"),
             models.CheckConstraint(
                 condition=models.Q(role__in=["manager", "member"]), name="membership_role_valid"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(monthly_credit_limit__isnull=True)
+                | models.Q(monthly_credit_limit__gte=0),
+                name="membership_limit_gte_0",
             ),
         ]
 

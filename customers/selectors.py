@@ -69,3 +69,14 @@ def search_companies(query: str = "", *, sort: str = "name") -> QuerySet[Company
     for word in _words(query):
         rows = rows.filter(Q(name__icontains=word) | Q(email__icontains=word))
     return rows.order_by(*_ordering(sort, ["name"]))
+
+
+def transfer_partners(customer) -> list[User | Company]:
+    """Who credits may be transferred with: a user's companies, a company's members."""
+    if isinstance(customer, User):
+        return list(Company.objects.filter(memberships__user=customer).order_by("name", "pk"))
+    return list(
+        User.objects.filter(memberships__company=customer).order_by(
+            "first_name", "last_name", "email"
+        )
+    )

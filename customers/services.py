@@ -47,6 +47,36 @@ def record_credits_visibility_change(company: Company, *, by: User | None) -> No
     )
 
 
+def set_monthly_credit_limit(membership, limit, *, by: User):
+    """Set the most of the company's credits a member may spend in a calendar month, net of
+    refunds (None: no limit). Only the company's managers may (checked under the
+    membership's row lock). Raises ValidationError for a limit below 0 or with more than
+    two decimal places."""
+    from decimal import Decimal, InvalidOperation
+
+    if limit is not None:
+        try:
+            limit = Decimal(str(limit))
+        except InvalidOperation:
+            raise ValidationError({"monthly_credit_limit": "Enter the limit as a number."})
+        if not limit.is_finite() or limit < 0 or limit != limit.quantize(Decimal("0.01")):
+            raise ValidationError(
+                {"monthly_credit_limit": "Enter 0 or more, with at most 2 decimal places."}
+            )
+        if limit > Decimal("1000000"):
+            raise ValidationError(
+                {"monthly_credit_limit": "Enter a limit of at most 1,000,000 credits."}
+            )
+    with transaction.atomic():
+        locked = type(membership).objects.select_for_update().get(pk=membership.pk)
+        if not policies.is_company_manager(by, locked.company):
+            raise PermissionDenied("Only the company's managers can change this.")
+        locked.monthly_credit_limit = limit
+        locked.save(update_fields=["monthly_credit_limit"])
+    membership.monthly_credit_limit = limit
+    return locked
+
+
 def update_profile(user: User, *, first_name: str, last_name: str, email: str) -> User:
     """Change a person's name and login email. The email stays unique (ignoring case);
     raises ValidationError({"email": ...}) when another account uses it."""

@@ -8,7 +8,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse_lazy
+from django.urls import reverse, reverse_lazy
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
@@ -22,7 +22,7 @@ from . import selectors, services
 from .auth import count_reset_request
 from .decorators import staff_required
 from .forms import AnonymiseForm, LoginForm, PasswordResetForm
-from .models import CompanyMembership, User
+from .models import CompanyMembership, User, url_kind
 
 CUSTOMERS_PER_PAGE = 25
 RECENT_TRANSACTIONS = 5
@@ -130,6 +130,7 @@ def customer_list(request):
             "companies": link(tab="companies", accounts="all"),
         },
         "page_link_base": link(),
+        "can_adjust": policies.can_adjust_balance(request.user),
     }
     return render_page_or_part(
         request, "customers/customer_list.html", context, partials={"customer-results"}
@@ -162,15 +163,28 @@ def _credit_balance_context(customer) -> dict:
     breakdown = credit_selectors.get_expiration_breakdown(customer)
     balance = sum((amount for _, amount in breakdown), credit_selectors.ZERO)
     history = credit_selectors.get_balance_history(customer, balance_now=balance)
-    return {"balance": balance, "breakdown": breakdown, "chart": charts.balance_chart(history)}
+    holds = list(credit_selectors.get_active_holds(customer))
+    held = sum((hold.amount for hold in holds), credit_selectors.ZERO)
+    return {
+        "balance": balance,
+        "breakdown": breakdown,
+        "chart": charts.balance_chart(history),
+        "holds": holds,
+        "held": held,
+        "available": balance - held,
+    }
+
+
+def _staff_transactions_url(customer) -> str:
+    return reverse("credits:transactions", args=[url_kind(customer), customer.pk])
 
 
 def _recent_transactions_context(customer) -> dict:
-    return {
-        "recent": credit_selectors.get_transaction_page(
-            credit_selectors.get_transactions(customer), size=RECENT_TRANSACTIONS
-        )
-    }
+    recent = credit_selectors.get_transaction_page(
+        credit_selectors.get_transactions(customer), size=RECENT_TRANSACTIONS
+    )
+    credit_selectors.add_history_details(recent.rows, list_url_of=_staff_transactions_url)
+    return {"recent": recent, "reversible": credit_selectors.get_reversible_ids(recent.rows)}
 
 
 # A company profile lists this many members (managers first) unless asked for all.

@@ -19,6 +19,7 @@ class NotificationKind(models.TextChoices):
     CREDITS_DEDUCTED = "credits_deducted", "Credits deducted"
     CREDITS_EXPIRING = "credits_expiring", "Credits expire soon"
     CREDITS_EXPIRED = "credits_expired", "Credits expired"
+    CREDITS_HELD = "credits_held", "Credits held or released"
 
 
 class EmailStatus(models.TextChoices):

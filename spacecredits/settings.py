@@ -296,6 +296,9 @@ DATABASE_PREPARED_STATEMENTS = env_bool("DATABASE_PREPARED_STATEMENTS", True)
 # How many batches of the expiry sweep run at once on PostgreSQL, each on its own
 # database connection (credits.services.expire_due_credits); 1 runs them one by one.
 CREDITS_SWEEP_CONNECTIONS = int(os.environ.get("CREDITS_SWEEP_CONNECTIONS", "2"))
+# A refunded or reversed share whose lot expired meanwhile comes back as a lot that lasts
+# this many days after the day of the refund (docs/ledger.md, "The other verbs").
+CREDITS_REFUND_GRACE_DAYS = int(os.environ.get("CREDITS_REFUND_GRACE_DAYS", "7"))
 # The first retry's delay in seconds (doubling each time, notifications/delivery.py); tests
 # shorten it.
 NOTIFICATION_RETRY_BASE_SECONDS = float(os.environ.get("NOTIFICATION_RETRY_BASE_SECONDS", "10"))

@@ -19,11 +19,22 @@ from django.db import migrations
 
 
 class ApplySQLFile(migrations.RunSQL):
-    """RunSQL of a file's text, remembering which file and which version of it."""
+    """RunSQL of a file's text, remembering which file and which version of it.
+
+    Only the migration that names the file's current digest runs it: an older one was
+    written for an older text, and the current text may need tables or columns that only
+    later migrations make (a trigger names its columns when it is created). The newest
+    migration of each file names its current digest (tests/test_sql_files.py), so a
+    fresh database gets each file once, when its schema is there.
+    """
 
     def __init__(self, files: SQLFiles, name: str, digest: str, reverse_sql):
         self.files, self.file, self.digest = files, name, digest
         super().__init__(files.read(name), reverse_sql=reverse_sql)
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state):
+        if self.files.version(self.file) == self.digest:
+            super().database_forwards(app_label, schema_editor, from_state, to_state)
 
 
 class SQLFiles:

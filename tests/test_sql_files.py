@@ -22,6 +22,7 @@ APPLIED = [
     (ledger_sql.files, "credits", "append_only.sql"),
     (ledger_sql.files, "credits", "open_accounts.sql"),
     (ledger_sql.files, "credits", "post_adjustment.sql"),
+    (ledger_sql.files, "credits", "verbs.sql"),
     (notification_sql.files, "notifications", "write_notifications.sql"),
 ]
 IDS = [name for _, _, name in APPLIED]
@@ -29,7 +30,10 @@ IDS = [name for _, _, name in APPLIED]
 
 def test_every_sql_file_is_applied_or_run_as_it_is():
     listed = {(files.directory, name) for files, _, name in APPLIED}
-    run_by_services = {(ledger_sql.files.directory, "expire_due_lots.sql")}
+    run_by_services = {
+        (ledger_sql.files.directory, "expire_due_lots.sql"),
+        (ledger_sql.files.directory, "expire_due_holds.sql"),
+    }
     every = {
         (f.directory, n) for f in (ledger_sql.files, notification_sql.files) for n in f.names()
     }

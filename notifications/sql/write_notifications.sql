@@ -36,7 +36,7 @@ BEGIN
     -- PL/pgSQL, not SQL: its plan is kept per connection instead of made on every call.
     WITH told AS (
         SELECT r.*, CASE
-            WHEN p_kind IN ('credits_added', 'credits_deducted')
+            WHEN p_kind IN ('credits_added', 'credits_deducted', 'credits_held')
                 THEN COALESCE(p.email_credit_updates, true)
             WHEN p_kind IN ('credits_expiring', 'credits_expired')
                 THEN COALESCE(p.email_expiry_reminders, true)

@@ -27,11 +27,11 @@ def test_manager_turns_on_member_visibility_and_member_sees_company(page, login,
     company = page.get_by_role("region", name="Acme Ltd", exact=True)
     company.get_by_role("link", name="Members").click()
     page.wait_for_load_state("networkidle")
-    assert page.get_by_role("cell", name="Lena Novak").is_visible()
+    assert page.get_by_role("cell", name="Lena Novak", exact=True).is_visible()
     switch = page.get_by_label("Members can see and use company credits")
     assert not switch.is_checked()
     switch.check()
-    page.get_by_role("button", name="Save").click()
+    page.get_by_role("button", name="Save", exact=True).click()
     expect(page.get_by_role("status").filter(has_text="Every member sees")).to_be_visible()
     expect(
         page.locator("#toasts").get_by_text(

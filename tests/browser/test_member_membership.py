@@ -91,7 +91,7 @@ def test_member_reads_credits_filters_pages_and_downloads_csv(page, login, scree
         lines = list(csv.reader(io.StringIO(handle.read())))
     assert lines[0][:4] == ["Date", "Type", "Memo", "Amount"]
     assert [line[2] for line in lines[1:]] == ["Goodwill", "June top-up", "Welcome bonus"]
-    assert {line[-1] for line in lines[1:]} == {"The space"}
+    assert {line[6] for line in lines[1:]} == {"The space"}  # "By"
 
 
 @pytest.mark.django_db(transaction=True)

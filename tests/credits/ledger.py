@@ -2,7 +2,17 @@
 
 from decimal import Decimal
 
-from credits.models import CreditAccount, CreditLot, CreditLotUsage, CreditTransaction
+from credits.models import (
+    CreditAccount,
+    CreditBatch,
+    CreditHold,
+    CreditHoldLot,
+    CreditLot,
+    CreditLotReturn,
+    CreditLotUsage,
+    CreditTransaction,
+)
+from notifications.models import Notification
 
 
 def snapshot():
@@ -12,6 +22,11 @@ def snapshot():
         "transactions": list(CreditTransaction.objects.order_by("pk").values_list()),
         "lots": list(CreditLot.objects.order_by("pk").values_list()),
         "usages": list(CreditLotUsage.objects.order_by("pk").values_list()),
+        "returns": list(CreditLotReturn.objects.order_by("pk").values_list()),
+        "holds": list(CreditHold.objects.order_by("pk").values_list()),
+        "hold_lots": list(CreditHoldLot.objects.order_by("pk").values_list()),
+        "batches": list(CreditBatch.objects.order_by("pk").values_list()),
+        "notifications": list(Notification.objects.order_by("pk").values_list("pk")),
     }
 
 
@@ -50,8 +65,18 @@ def assert_chain_intact(account: CreditAccount):
 
 
 def assert_lots_consistent(account: CreditAccount):
-    """Each lot's remaining = amount - what usages took; never below 0."""
+    """Each lot's remaining = amount - what usages took - what active holds earmark +
+    what reversals and refunds gave back; never below 0. The account holds what its
+    active holds earmark, never more than its balance."""
+    held_total = Decimal("0")
     for lot in account.lots.all():
         used = sum((u.amount for u in lot.usages.all()), Decimal("0"))
-        assert lot.remaining == lot.amount - used
+        held = sum((h.amount for h in lot.holds.filter(hold__status="held")), Decimal("0"))
+        returned = sum((r.amount for r in lot.returns.filter(grace_lot__isnull=True)), Decimal("0"))
+        assert lot.remaining == lot.amount - used - held + returned, lot.pk
         assert 0 <= lot.remaining <= lot.amount
+        held_total += held
+    account.refresh_from_db()
+    active = sum((h.amount for h in account.holds.filter(status="held")), Decimal("0"))
+    assert account.held == active == held_total
+    assert 0 <= account.held <= account.balance

@@ -73,15 +73,19 @@ def test_the_type_filter_offers_only_the_kinds_something_records():
         "purchase_allocation",
         "subscription_allocation",
         "booking",
+        "refund",
+        "reversal",
+        "transfer_in",
+        "transfer_out",
     ]
 
 
 def test_a_reserved_kind_in_the_url_is_an_invalid_filter_like_any_other():
-    form = TransactionFilterForm({"kind": "refund", "date_from": "2026-06-10"})
+    form = TransactionFilterForm({"kind": "subscription_expiration", "date_from": "2026-06-10"})
     assert not form.is_valid()
     assert form.filters() == {"kinds": None, "date_from": dt.date(2026, 6, 10), "date_to": None}
     assert form.filter_errors() == [
-        "Type: Select a valid choice. refund is not one of the available choices."
+        "Type: Select a valid choice. subscription_expiration is not one of the available choices."
     ]
     unknown = TransactionFilterForm({"kind": "gift"})
     assert unknown.filters()["kinds"] is None and len(unknown.filter_errors()) == 1

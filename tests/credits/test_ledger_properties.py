@@ -1,12 +1,14 @@
 """A Hypothesis state machine drives the ledger (add, deduct, refused deduct, move the
 clock, expire) and checks the ledger's invariants after every step against a plain
-Python model of the lots."""
+Python model of the lots; a second one grows the other verbs (hold, capture, release,
+transfer, reverse, refund) and checks the invariants they must keep."""
 
 import datetime as dt
 from decimal import Decimal
 from unittest import mock
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from hypothesis import HealthCheck, settings
@@ -15,9 +17,10 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from credits import selectors, services
 from credits.exceptions import InsufficientCredits
-from credits.models import CreditAccount, CreditLot
+from credits.models import CreditAccount, CreditHold, CreditLot, CreditTransaction
+from customers.models import CompanyMembership
 from tests.credits.ledger import assert_chain_intact, assert_lots_consistent, snapshot
-from tests.factories import UserFactory
+from tests.factories import CompanyFactory, UserFactory
 
 D = Decimal
 amounts = st.decimals(min_value=D("0.01"), max_value=D("300"), places=2)
@@ -194,3 +197,157 @@ def test_ledger_state_machine():
     from hypothesis.stateful import run_state_machine_as_test
 
     run_state_machine_as_test(LedgerMachine, settings=LedgerMachine.TestCase.settings)
+
+
+# --- The other verbs ----------------------------------------------------------------------
+
+
+class VerbsMachine(RuleBasedStateMachine):
+    """Adds, deducts, holds, captures, releases, transfers, reverses, refunds, moves the
+    clock and expires, for a member and a company, and checks after every step: balance
+    = unexpired remaining + held; available = balance - held >= 0; each lot's remaining
+    = amount - taken - held + given back; every chain intact; refunds and captures
+    never above their charge or hold. A refusal writes nothing."""
+
+    def __init__(self):
+        super().__init__()
+        self.atomic = transaction.atomic()
+        self.atomic.__enter__()
+        start = dt.datetime(2026, 3, 1, 9, 0)
+        self.now = timezone.make_aware(start, timezone.get_default_timezone())
+        self.clock = mock.patch.object(timezone, "now", lambda: self.now)
+        self.clock.start()
+        self.member = UserFactory()
+        self.company = CompanyFactory()
+        CompanyMembership.objects.create(company=self.company, user=self.member)
+        self.customers = [self.member, self.company]
+
+    def teardown(self):
+        self.clock.stop()
+        transaction.set_rollback(True)
+        self.atomic.__exit__(None, None, None)
+
+    def attempt(self, call):
+        """Run a verb; a refusal must leave every row as it was."""
+        before = snapshot()
+        try:
+            with transaction.atomic():
+                return call()
+        except ValidationError:
+            assert snapshot() == before
+            return None
+
+    def today(self):
+        return timezone.localdate(self.now)
+
+    customer_index = st.integers(min_value=0, max_value=1)
+
+    @rule(who=customer_index, amount=amounts, days=st.one_of(st.none(), st.integers(0, 20)))
+    def add(self, who, amount, days):
+        expires_on = None if days is None else self.today() + dt.timedelta(days=days)
+        services.add_credits(self.customers[who], amount, expires_on=expires_on)
+
+    @rule(who=customer_index, amount=amounts, booking=st.booleans())
+    def charge(self, who, amount, booking):
+        kind = "booking" if booking else "admin_charge"
+        self.attempt(lambda: services.charge_credits(self.customers[who], amount, kind=kind))
+
+    @rule(who=customer_index, amount=amounts, hours=st.integers(1, 24 * 10))
+    def hold(self, who, amount, hours):
+        ends = self.now + dt.timedelta(hours=hours)
+        self.attempt(lambda: services.hold_credits(self.customers[who], amount, expires_at=ends))
+
+    @rule(data=st.data(), release=st.booleans())
+    def end_a_hold(self, data, release):
+        holds = list(CreditHold.objects.order_by("pk"))
+        if not holds:
+            return
+        hold = data.draw(st.sampled_from(holds))
+        if release:
+            self.attempt(lambda: services.release_hold(hold))
+        else:
+            amount = data.draw(st.one_of(st.none(), amounts))
+            self.attempt(lambda: services.capture_hold(hold, amount))
+
+    @rule(source=customer_index, amount=amounts)
+    def transfer(self, source, amount):
+        self.attempt(
+            lambda: services.transfer_credits(
+                self.customers[source], self.customers[1 - source], amount
+            )
+        )
+
+    @rule(data=st.data())
+    def reverse(self, data):
+        rows = list(CreditTransaction.objects.order_by("pk"))
+        if rows:
+            row = data.draw(st.sampled_from(rows))
+            self.attempt(lambda: services.reverse_transaction(row))
+
+    @rule(data=st.data())
+    def refund(self, data):
+        bookings = list(CreditTransaction.objects.filter(kind="booking").order_by("pk"))
+        if bookings:
+            charge = data.draw(st.sampled_from(bookings))
+            amount = data.draw(st.one_of(st.none(), amounts))
+            self.attempt(lambda: services.refund_charge(charge, amount))
+
+    @rule(hours=st.integers(min_value=1, max_value=24 * 6))
+    def move_the_clock(self, hours):
+        self.now += dt.timedelta(hours=hours)
+
+    @rule()
+    def expire(self):
+        services.expire_due_credits()
+
+    @invariant()
+    def the_ledger_adds_up(self):
+        today = self.today()
+        for customer in self.customers:
+            account = CreditAccount.objects.get(pk=customer.credit_account.pk)
+            assert_chain_intact(account)
+            assert_lots_consistent(account)  # remaining = amount - taken - held + given back
+            lots = list(account.lots.all())
+            # The ledger's balance: every lot's remaining (due ones not yet swept too) + held.
+            assert account.balance == sum((lot.remaining for lot in lots), D("0")) + account.held
+            unexpired = sum(
+                (
+                    lot.remaining
+                    for lot in lots
+                    if lot.expires_on is None or lot.expires_on >= today
+                ),
+                D("0"),
+            )
+            held_counted = D("0")
+            for hold in account.holds.filter(status="held"):
+                for share in hold.lots.select_related("lot"):
+                    lot_usable = share.lot.expires_on is None or share.lot.expires_on >= today
+                    if hold.expires_at > self.now or lot_usable:
+                        held_counted += share.amount
+            balance = selectors.get_balance(customer)
+            held = selectors.get_held_balance(customer)
+            available = selectors.get_available_balance(customer)
+            assert balance == unexpired + held_counted
+            assert available == balance - held >= 0
+
+    @invariant()
+    def refunds_and_captures_stay_within_their_charge_or_hold(self):
+        for charge in CreditTransaction.objects.filter(kind="booking"):
+            assert sum((r.amount for r in charge.refunds.all()), D("0")) <= -charge.amount
+        for hold in CreditHold.objects.all():
+            assert 0 <= hold.captured <= hold.amount
+
+
+VerbsMachine.TestCase.settings = settings(
+    max_examples=25,
+    stateful_step_count=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+
+
+@pytest.mark.django_db
+def test_verbs_state_machine():
+    from hypothesis.stateful import run_state_machine_as_test
+
+    run_state_machine_as_test(VerbsMachine, settings=VerbsMachine.TestCase.settings)
