@@ -14,7 +14,7 @@ class Migration(migrations.Migration):
         ("notifications", "0006_credits_held"),
     ]
     operations = [
-        ledger_sql.apply("append_only.sql", digest="292cd65d0e03"),
+        ledger_sql.apply("append_only.sql", digest="e8768fef75cb"),
         ledger_sql.apply(
             "post_adjustment.sql",
             digest="bfc86d6d5039",

@@ -315,13 +315,18 @@ BEGIN
               WHERE e.status <> 'held' GROUP BY hl.lot_id) s
         WHERE l.id = s.lot_id;
     END IF;
+    -- By the holds written or ended, not by all of an account's holds: held moves by
+    -- their amounts, and the soonest end is one probe of the hold_active index.
     UPDATE credits_creditaccount a
-    SET held = COALESCE(h.held, 0), next_hold_expires_at = h.soonest
-    FROM (SELECT DISTINCT account_id FROM changed) c
-    LEFT JOIN LATERAL (
-        SELECT SUM(x.amount) AS held, MIN(x.expires_at) AS soonest FROM credits_credithold x
-        WHERE x.account_id = c.account_id AND x.status = 'held'
-    ) h ON true
+    SET held = a.held + CASE WHEN TG_OP = 'INSERT' THEN c.amount ELSE -c.amount END,
+        next_hold_expires_at = (
+            SELECT x.expires_at FROM credits_credithold x
+            WHERE x.account_id = c.account_id AND x.status = 'held'
+            ORDER BY x.expires_at LIMIT 1)
+    FROM (SELECT account_id,
+                 SUM(CASE WHEN TG_OP = 'UPDATE' OR status = 'held' THEN amount ELSE 0 END)
+                     AS amount
+          FROM changed GROUP BY account_id) c
     WHERE a.id = c.account_id;
     RETURN NULL;
 END;
