@@ -299,6 +299,9 @@ def verb_notices(customer, kind: str, words) -> AdjustmentNotices:
         subjects=[subject for subject, _ in said],
         bodies=[body for _, body in said],
         link=transactions_link(customer),
+        # The verbs' SQL tells people only: a company with no manager gets no billing email
+        # of a reversal, transfer or hold yet.
+        addresses=[None] * len(recipients),
     )
 
 
