@@ -164,8 +164,9 @@ def list_customers(*, type: str | None, q: str, limit: int, cursor: str | None) 
 
 
 def _with_details(rows: QuerySet[CreditTransaction]) -> QuerySet[CreditTransaction]:
-    return rows.select_related("account", "actor", "api_change__api_key", "lot").prefetch_related(
-        Prefetch("usages", queryset=CreditLotUsage.objects.select_related("lot").order_by("id"))
+    return rows.select_related("account", "actor", "api_change__api_key").prefetch_related(
+        Prefetch("lots", queryset=CreditLot.objects.order_by("pk")),
+        Prefetch("usages", queryset=CreditLotUsage.objects.select_related("lot").order_by("id")),
     )
 
 
@@ -178,13 +179,6 @@ def get_transaction(value: str) -> CreditTransaction:
     return found
 
 
-def _lot(row: CreditTransaction) -> CreditLot | None:
-    try:
-        return row.lot
-    except CreditLot.DoesNotExist:
-        return None
-
-
 def _actor(row: CreditTransaction) -> str | None:
     change = getattr(row, "api_change", None)
     if change is not None:
@@ -195,9 +189,13 @@ def _actor(row: CreditTransaction) -> str | None:
 def transaction_detail(row: CreditTransaction) -> dict:
     account = row.account
     owner = f"user_{account.user_id}" if account.user_id else f"company_{account.company_id}"
-    lot = _lot(row)
-    if lot is not None:
-        lots = [{"lot_id": lot.pk, "amount": money(lot.amount), "expires_on": lot.expires_on}]
+    # The lots it added (one; a transfer in adds one per expiration date), or those it took.
+    added = list(row.lots.all())
+    if added:
+        lots = [
+            {"lot_id": lot.pk, "amount": money(lot.amount), "expires_on": lot.expires_on}
+            for lot in added
+        ]
     else:
         lots = [
             {"lot_id": use.lot_id, "amount": money(use.amount), "expires_on": use.lot.expires_on}

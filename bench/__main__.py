@@ -108,7 +108,7 @@ def main() -> None:
     from customers.models import User
     from notifications.models import Notification
 
-    from . import config, delivery, fixtures, pages, reads, report, sweep, writes
+    from . import config, delivery, fixtures, pages, reads, report, sweep, verbs, writes
 
     try:
         log(f"Database {BENCH_DATABASE}: migrating")
@@ -201,6 +201,12 @@ def main() -> None:
             results.outbox[name] = outbox_runs(stack, user_ids, rows, log)
         os.remove(script)
         _drop(server_url, PGBENCH_DATABASE)
+        log("A hold then its capture against an adjustment (one client)")
+        results.hold_cost = verbs.run(spread_ids)
+        log(
+            f"  adjustment {results.hold_cost.adjustment_ms:.2f} ms, hold + capture "
+            f"{results.hold_cost.hold_capture_ms:.2f} ms"
+        )
         # The relay and worker stop; the broker stays configured (and away): the sweep
         # and the pages below make no call to it, and their emails stay pending.
         stack.close()

@@ -49,3 +49,6 @@ PAGE_SECONDS = float(os.environ.get("BENCH_PAGE_SECONDS", "8"))
 GUNICORN_WORKERS = 4
 WRK_THREADS = 2
 WRK_CONNECTIONS = 8
+
+# A hold then its capture against an adjustment: this many of each, taking turns.
+HOLD_PAIRS = int(os.environ.get("BENCH_HOLD_PAIRS", "500"))

@@ -24,6 +24,7 @@ class Results:
     rounds: dict = field(default_factory=dict)
     # At TARGET_CLIENTS: {"spread" | "hot": (alone, relayed, full, paced) WriteResults}
     outbox: dict = field(default_factory=dict)
+    hold_cost: object = None  # bench.verbs.HoldCost
     reads: list = field(default_factory=list)
     plans: list = field(default_factory=list)
     pages: list = field(default_factory=list)
@@ -127,6 +128,19 @@ def targets(results: Results) -> list[tuple[str, str, str, float, str, bool]]:
                     latency.p95_ms < 1000 and not latency.missing,
                 )
             )
+    if results.hold_cost:
+        cost = results.hold_cost
+        rows.append(
+            (
+                f"a hold then its capture ÷ one adjustment (deduct_credits), median of "
+                f"{cost.pairs} each, one client",
+                f"{cost.hold_capture_ms:.2f} ms",
+                f"{cost.adjustment_ms:.2f} ms",
+                cost.ratio,
+                "≤ 2",
+                cost.ratio <= 2,
+            )
+        )
     summary, deep = results.reads
     rows.append(
         (

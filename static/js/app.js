@@ -129,15 +129,18 @@
   });
 })();
 
-// Dialogs (the "Adjust balance" form): content htmx swaps into a closed <dialog> opens
-// it as a modal; [data-close-dialog] links and the `closeDialog` HX-Trigger event close it.
-// After a 422 swap, focus moves to the first field with an error.
+// Dialogs (Adjust balance, Reverse, Transfer credits): content htmx swaps into a closed
+// <dialog> opens it as a modal, named by the content's heading; [data-close-dialog] links
+// and the `closeDialog` HX-Trigger event close it. After a 422 swap, focus moves to the
+// first field with an error.
 (function () {
   "use strict";
   document.addEventListener("htmx:afterSwap", function (event) {
     var target = event.detail.target;
     var dialog = target && target.closest && target.closest("dialog");
     if (!dialog) return;
+    var heading = dialog.querySelector("h2");
+    if (heading) dialog.setAttribute("aria-label", heading.textContent.trim());
     if (!dialog.open) dialog.showModal();
     var invalid = dialog.querySelector("[aria-invalid=true]");
     var first = invalid || dialog.querySelector("input:checked, input:not([type=hidden]), textarea");

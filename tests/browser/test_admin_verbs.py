@@ -64,7 +64,7 @@ def test_admin_reverses_a_deduction_and_transfers_credits(page, login, screensho
 
     # Transfer credits, from the "..." menu: more than is available is refused beside
     # the amount; then 5 go to Acme Ltd, keeping their expiration date.
-    balance.get_by_role("button", name="More actions").click()
+    balance.get_by_label("More actions").click()
     balance.get_by_role("link", name="Transfer credits").click()
     dialog = page.get_by_role("dialog", name="Transfer credits")
     expect(dialog).to_be_visible()
