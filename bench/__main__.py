@@ -237,6 +237,8 @@ def main() -> None:
             log(f"  {read.label}: {read.big_ms:.2f} ms vs {read.small_ms:.2f} ms")
 
         log("Pages")
+        # As a release does (README): hashed, compressed static files, which pages name.
+        call_command("collectstatic", interactive=False, verbosity=0)
         admin = fixtures.staff_user()
         client = Client()
         client.force_login(admin)
