@@ -112,18 +112,20 @@ def recipients_of(customer) -> list[User]:
     )
 
 
-def billing_address(customer) -> str:
-    """The address told instead of people: a company's billing email, when the company
-    has no active manager to tell (recipients_of is empty); otherwise ""."""
-    if isinstance(customer, User) or recipients_of(customer):
-        return ""
-    return customer.email
+def who_is_told(customer) -> tuple[list[User | None], str]:
+    """Who is told about a change to the customer's credits, and the address of an email
+    alone: the recipients (recipients_of) and "", or, for a company with no active manager
+    to tell, [None] and its billing email (nothing at all when it has none)."""
+    recipients = recipients_of(customer)
+    if recipients or isinstance(customer, User) or not customer.email:
+        return recipients, ""
+    return [None], customer.email
 
 
 def nobody_told(customer) -> str:
     """Why nobody is told of a change to this customer's credits, or "" when someone is:
     the Adjust balance dialog warns with it."""
-    if recipients_of(customer) or billing_address(customer):
+    if who_is_told(customer)[0]:
         return ""
     if isinstance(customer, User):
         if customer.is_anonymised:
@@ -192,17 +194,15 @@ def adjustment_notices(
 ) -> AdjustmentNotices:
     """What the customer's recipients are told about an adjustment of `amount` (signed),
     less the transaction and the balance, which the database fills in."""
-    recipients = recipients_of(customer)
-    address = "" if recipients else billing_address(customer)
-    told = recipients or ([None] if address else [])
-    words = [adjustment_words(customer, r, amount, expires_on, memo) for r in told]
+    told_now, address = who_is_told(customer)
+    words = [adjustment_words(customer, r, amount, expires_on, memo) for r in told_now]
     return AdjustmentNotices(
         kind=NotificationKind.CREDITS_ADDED if amount > 0 else NotificationKind.CREDITS_DEDUCTED,
-        recipient_ids=[r.pk if r else None for r in told],
+        recipient_ids=[r.pk if r else None for r in told_now],
         subjects=[subject for subject, _ in words],
         bodies=[body for _, body in words],
         link=transactions_link(customer),
-        addresses=[None if r else address for r in told],
+        addresses=[None if r else address for r in told_now],
     )
 
 
@@ -402,9 +402,7 @@ def send_expiry_reminders() -> int:
                 .get(pk=account_id)
             )
             customer = account.customer
-            recipients = recipients_of(customer)
-            address = "" if recipients else billing_address(customer)
-            recipients = recipients or ([None] if address else [])
+            recipients, address = who_is_told(customer)
             link = transactions_link(customer)
             rows = notifications.Rows()
             for lot in lots.filter(account=account).order_by("expires_on", "created_at", "id"):

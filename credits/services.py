@@ -643,6 +643,18 @@ def _after_freeing(answer: dict) -> None:
             _expire_account(answer["account_pk"], answer["created_at"])
 
 
+# What credits_reverse and credits_refund answer: the row they posted, and its amount.
+POSTED_ANSWER = [
+    "status",
+    "account_pk",
+    "transaction_id",
+    "seq",
+    "balance",
+    "created_at",
+    "signed_amount",
+    "emails",
+]
+
 REVERSE_SQL = _verb_sql(
     "credits_reverse",
     [
@@ -657,16 +669,7 @@ REVERSE_SQL = _verb_sql(
         *NOTICE_PARAMETERS,
         "reference_prefix",
     ],
-    [
-        "status",
-        "account_pk",
-        "transaction_id",
-        "seq",
-        "balance",
-        "created_at",
-        "signed_amount",
-        "emails",
-    ],
+    POSTED_ANSWER,
 )
 
 
@@ -783,16 +786,7 @@ REFUND_SQL = _verb_sql(
         *NOTICE_PARAMETERS,
         "reference_prefix",
     ],
-    [
-        "status",
-        "account_pk",
-        "transaction_id",
-        "seq",
-        "balance",
-        "created_at",
-        "signed_amount",
-        "emails",
-    ],
+    POSTED_ANSWER,
 )
 
 
