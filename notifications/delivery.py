@@ -6,12 +6,14 @@ when it is next due. Rows are written in the transaction of the change they repo
 outbox); the request that writes them never talks to the broker. docs/delivery.md says
 why, and what each failure costs.
 
-- The writer marks a pending row due at once and runs `pg_notify('notifications')`, which
-  PostgreSQL delivers at commit.
-- The relay (`python manage.py relay_deliveries`, `run` below) LISTENs. On each notify,
-  and every few seconds whatever happens, it claims due rows in batches (`FOR UPDATE SKIP
-  LOCKED`, so two relays never claim one row), moves each one's `next_attempt_at` a lease
-  ahead (LEASE) and hands them to the broker, one Celery task per TASK_BATCH rows.
+- The writer marks a pending row due at once (its `next_attempt_at`, the writer's clock).
+  It notifies nobody: PostgreSQL's NOTIFY takes one database-wide lock at commit, held
+  through the commit's WAL flush, so every notifying transaction would commit one at a
+  time (docs/delivery.md, "Why the relay polls").
+- The relay (`python manage.py relay_deliveries`, `run` below) looks for due rows every
+  POLL_SECONDS: it claims them in batches (`FOR UPDATE SKIP LOCKED`, so two relays never
+  claim one row), moves each one's `next_attempt_at` a lease ahead (LEASE) and hands them
+  to the broker, one Celery task per TASK_BATCH rows.
 - The task (`deliver`) holds an advisory lock on each of its rows, reads them at once,
   sends each still pending through its channel's sender (one session, an SMTP connection,
   for the batch) and records each outcome as it goes: sent; or a failed attempt, due
@@ -44,8 +46,6 @@ from django.utils import timezone
 
 logger = logging.getLogger(__name__)
 
-# The channel PostgreSQL notifies at commit of new (or again pending) deliveries.
-WAKE_CHANNEL = "notifications"
 # How long a claimed delivery is left to its task before the relay hands it out again.
 LEASE = dt.timedelta(seconds=30)
 # A delivery the relay could not hand to the broker (it is away) is due again after this.
@@ -54,10 +54,10 @@ REPUBLISH = dt.timedelta(seconds=3)
 # Celery in tasks of at most TASK_BATCH rows each (one SMTP session, one read of the rows).
 BATCH = 500
 TASK_BATCH = 20
-# The relay looks for due rows at least this often, notified or not; after a notify it
-# waits this long for more before it claims.
-POLL_SECONDS = 2.0
-GATHER_SECONDS = 0.05
+# The relay looks for due rows this often: a claim that finds nothing is one index probe
+# per channel (the partial index of pending rows), and a delivery waits POLL_SECONDS / 2
+# on average before it is handed out; what a poll finds under load goes out in batches.
+POLL_SECONDS = 0.1
 # Attempts in all, and the backoff between them.
 MAX_ATTEMPTS = 6
 RETRY_BASE_SECONDS = 10
@@ -199,16 +199,10 @@ def _release(ch: Channel, ids: list[int]) -> None:
         )
 
 
-def wake() -> None:
-    """Notify the relay at commit of the surrounding transaction."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_notify(%s, '')", [WAKE_CHANNEL])
-
-
 def relay_after_commit() -> None:
     """Without a broker (make demo, the tests), hand the due deliveries out in this process
     once the surrounding transaction commits: the relay's own code, tasks run eagerly. With
-    a broker, nothing: the relay process was notified."""
+    a broker, nothing: the relay process finds them at its next poll."""
     from spacecredits.celery import app
 
     if app.conf.task_always_eager:
@@ -320,7 +314,6 @@ def retry_failed(name: str, pks) -> int:
         **{ch.status: Status.PENDING, ch.attempts: 0, ch.next_attempt_at: timezone.now()}
     )
     if count:
-        wake()
         relay_after_commit()
     return count
 
@@ -375,47 +368,28 @@ def run(
     schedule: Schedule | None = None,
     stop: threading.Event | None = None,
 ) -> None:
-    """The relay: LISTEN, and on each notify and every `poll_seconds` hand out what is due,
-    until `stop` is set. A lost database connection or broker is waited out."""
+    """The relay: every `poll_seconds` hand out what is due (and run `schedule`'s due
+    entries), until `stop` is set. A lost database connection or broker is waited out."""
     stop = stop or threading.Event()
     while not stop.is_set():
         try:
-            _listen_and_relay(poll_seconds, schedule, stop)
+            handed = relay_due()
         except (DatabaseError, InterfaceError) as error:
             logger.warning("Relay: database unavailable (%s); connecting again in 1 s", error)
             connection.close()
             stop.wait(1)
-
-
-def _listen_and_relay(poll_seconds, schedule, stop) -> None:
-    connection.ensure_connection()
-    with connection.cursor() as cursor:
-        cursor.execute(f"LISTEN {WAKE_CHANNEL}")
-    pg = connection.connection
-    while not stop.is_set():
-        try:
-            handed = relay_due()
-        except (DatabaseError, InterfaceError):
-            raise
+            continue
         except Exception as error:  # The broker is away: the leases will run out.
             logger.warning(
                 "Relay: could not hand deliveries to the broker (%s: %s); trying again within %s s",
                 type(error).__name__,
                 error,
-                LEASE.total_seconds(),
+                REPUBLISH.total_seconds(),
             )
             handed = 0
         if handed:
             logger.debug("Relay: handed out %s deliveries", handed)
         if schedule:
             schedule.run_due()
-        timeout = (
-            poll_seconds if schedule is None else min(poll_seconds, schedule.seconds_to_next())
-        )
-        # Wait for a notify (or the poll). After one, gather for GATHER_SECONDS what other
-        # commits notify meanwhile: under load one claim then takes many rows, and a task
-        # of 20 costs the worker a third of 20 tasks of one per email.
-        if any(True for _ in pg.notifies(timeout=timeout, stop_after=1)):
-            stop.wait(GATHER_SECONDS)
-        for _ in pg.notifies(timeout=0):
-            pass
+        wait = poll_seconds if schedule is None else min(poll_seconds, schedule.seconds_to_next())
+        stop.wait(wait)

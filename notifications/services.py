@@ -3,7 +3,7 @@
 Apps write notifications with `write` (or from their own SQL, through the same database
 function) inside the transaction of the change they report, so notifications commit or
 roll back with it. The rows are the outbox: the database function marks pending emails
-due and notifies the relay at commit, and the relay hands them to Celery
+due, and the relay, which looks for due rows every 0.1 s, hands them to Celery
 (notifications/delivery.py). The email is one channel of that mechanism, registered at the
 end of this module: its sender builds and sends the message, with the same Message-ID on
 every try.

@@ -12,10 +12,10 @@
 -- the same recipient (or address) and reference is not written. Subjects are cut to 200 characters.
 --
 -- A pending email is due at once (next_attempt_at = p_created_at: the caller's clock, not
--- the database's), and pg_notify('notifications') wakes the relay when the transaction
--- commits (a rolled back one notifies nobody; several notifies in one transaction are one).
--- The relay (notifications/delivery.py) hands due rows to Celery; the request never talks
--- to the broker.
+-- the database's). The relay (notifications/delivery.py), which looks for due rows every
+-- 0.1 s, hands them to Celery; the request never talks to the broker. No pg_notify: a
+-- NOTIFY takes one database-wide lock at commit, held through the commit's WAL flush, so
+-- every adjustment would commit one after another (docs/delivery.md, "Why the relay polls").
 --
 -- Answers how many rows it wrote, and the ids of those whose email waits, in id order.
 --
@@ -63,8 +63,5 @@ BEGIN
            COALESCE(array_agg(id ORDER BY id) FILTER (WHERE email_status = 'pending'), '{}')
     INTO written, emails
     FROM inserted;
-    IF cardinality(emails) > 0 THEN
-        PERFORM pg_notify('notifications', '');
-    END IF;
 END;
 $$ LANGUAGE plpgsql;

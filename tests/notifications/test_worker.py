@@ -138,7 +138,7 @@ class Relay:
 
     def start(self):
         self.process = subprocess.Popen(  # noqa: S603
-            [sys.executable, "manage.py", "relay_deliveries", "--poll", "1"],
+            [sys.executable, "manage.py", "relay_deliveries"],
             cwd=ROOT,
             env=self.env,
             stdout=self.log.open("a"),

@@ -17,14 +17,14 @@ from notifications import delivery
 
 
 class Command(BaseCommand):
-    help = "Hand due email deliveries to Celery (LISTEN notifications, poll every few s)."
+    help = "Hand due deliveries (emails) to Celery, looking for them every --poll seconds."
 
     def add_arguments(self, parser):
         parser.add_argument(
             "--poll",
             type=float,
             default=delivery.POLL_SECONDS,
-            help="Seconds between looks for due rows without a notify (default %(default)s).",
+            help="Seconds between looks for due rows (default %(default)s).",
         )
 
     def handle(self, *args, poll, **options):
