@@ -1,11 +1,11 @@
 import datetime as dt
 import os
-from urllib.parse import quote
 
 import pytest
 from django.conf import settings
-from django.db import connection
 from django.utils import timezone
+
+from tests.databases import url_of_test_database
 
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
 
@@ -97,10 +97,5 @@ def adjuster(client):
 
 @pytest.fixture
 def database_url(db) -> str:
-    """The test database as a DATABASE_URL, for a process or connection of its own (a
-    socket folder as host, as the embedded server has, is percent-encoded)."""
-    settings = connection.settings_dict
-    password = f":{quote(settings['PASSWORD'], safe='')}" if settings["PASSWORD"] else ""
-    port = f":{settings['PORT']}" if settings["PORT"] else ""
-    host = quote(settings["HOST"] or "", safe="")
-    return f"postgres://{quote(settings['USER'])}{password}@{host}{port}/{settings['NAME']}"
+    """The test database as a DATABASE_URL, for a process or connection of its own."""
+    return url_of_test_database()

@@ -17,8 +17,9 @@ from django.utils import timezone
 from credits import selectors, services
 from credits.models import CreditTransaction
 from notifications.models import CapturedEmail
+from tests.databases import url_of_test_database
 from tests.factories import UserFactory
-from tests.notifications.test_worker import _database_url, _free_port
+from tests.notifications.test_worker import _free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -53,7 +54,7 @@ def test_the_demo_server_runs_the_expiry_sweep_and_emails_it_by_itself(
         cwd=ROOT,
         env={
             **env,
-            "DATABASE_URL": _database_url(),
+            "DATABASE_URL": url_of_test_database(),
             "DEBUG": "1",
             "EMAIL_BACKEND": "notifications.backends.DatabaseEmailBackend",
         },

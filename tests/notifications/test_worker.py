@@ -22,12 +22,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from django.db import connection
 
 from credits import services
 from notifications import services as notifications
 from notifications.models import CapturedEmail, EmailStatus, Notification
 from spacecredits.celery import app as celery_app
+from tests.databases import url_of_test_database
 from tests.factories import UserFactory
 
 pytestmark = [
@@ -37,12 +37,6 @@ pytestmark = [
 
 ROOT = Path(__file__).resolve().parents[2]
 DELIVERY_TIMEOUT = 60
-
-
-def _database_url() -> str:
-    db = connection.settings_dict
-    auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
-    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
 def _free_port() -> int:
@@ -59,7 +53,7 @@ class Worker:
         self.log_dir = log_dir
         self.env = {
             **os.environ,
-            "DATABASE_URL": _database_url(),
+            "DATABASE_URL": url_of_test_database(),
             "CELERY_BROKER_URL": broker_url,
             "EMAIL_BACKEND": "notifications.backends.DatabaseEmailBackend",
             "SECRET_KEY": "worker-test-secret",
