@@ -289,19 +289,19 @@ def transfer_words(customer, recipient, amount: Decimal, other, *, out: bool, me
 
 
 def verb_notices(customer, kind: str, words) -> AdjustmentNotices:
-    """The notices of one ledger change for the customer's recipients: `words(recipient)`
-    gives each one's subject and body; the database fills in the row and the balance."""
-    recipients = recipients_of(customer)
-    said = [words(recipient) for recipient in recipients]
+    """The notices of one ledger change for those told of it (who_is_told, a company's
+    billing email included): `words(recipient)` gives each one's subject and body
+    (`recipient` None for the billing email); the database fills in the row and the
+    balance, and the billing email's address (credits_notify in verbs.sql)."""
+    told_now, address = who_is_told(customer)
+    said = [words(recipient) for recipient in told_now]
     return AdjustmentNotices(
         kind=kind,
-        recipient_ids=[r.pk for r in recipients],
+        recipient_ids=[r.pk if r else None for r in told_now],
         subjects=[subject for subject, _ in said],
         bodies=[body for _, body in said],
         link=transactions_link(customer),
-        # The verbs' SQL tells people only: a company with no manager gets no billing email
-        # of a reversal, transfer or hold yet.
-        addresses=[None] * len(recipients),
+        addresses=[None if r else address for r in told_now],
     )
 
 
