@@ -24,6 +24,7 @@ from queue import Empty, SimpleQueue
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
+from django.db.models import Subquery, Sum
 from django.urls import get_script_prefix, set_script_prefix
 from django.utils import timezone
 
@@ -45,6 +46,7 @@ from .models import (
     CreditAccount,
     CreditBatch,
     CreditHold,
+    CreditHoldLot,
     CreditLot,
     CreditTransaction,
     HoldStatus,
@@ -158,13 +160,14 @@ def _expire_account(account_id: int, now: dt.datetime) -> int:
 
 def _expire_due_lots(accounts: dict[int, CreditAccount], now: dt.datetime) -> int:
     """Expire the due holds and then the due lots of accounts the caller has locked
-    ({id: account}), one statement each, and tell their customers of the lots. A hold's
+    ({id: account}), one statement each, and tell their customers of both. A hold's
     end gives its shares back to their lots first, so a share whose lot's date passed
     while held expires with it. Moves each account's balance and last_seq on in memory
     too. Returns the number of lots expired.
     """
     with connection.cursor() as cursor:
         cursor.execute(EXPIRE_DUE_HOLDS_SQL, {"accounts": list(accounts), "now": now})
+        ended_holds = [hold_id for (hold_id,) in cursor.fetchall()]
     with connection.cursor() as cursor:
         cursor.execute(
             EXPIRE_DUE_LOTS_SQL,
@@ -183,6 +186,7 @@ def _expire_due_lots(accounts: dict[int, CreditAccount], now: dt.datetime) -> in
         expirations += [
             notices.Expiration(account, *expired) for expired in zip(*written, strict=True)
         ]
+    notices.notify_hold_expiries(accounts, ended_holds)
     notices.notify_expirations(expirations)
     return sum(row[4] for row in rows)
 
@@ -548,7 +552,12 @@ def _expire_batch(account_ids: list[int], now: dt.datetime) -> int:
         )
         # What the statement and the notices use (a user's other fields cost time).
         locked = locked.only(
-            "balance", "last_seq", "last_transaction_at", "user__is_active", "company__name"
+            "balance",
+            "last_seq",
+            "last_transaction_at",
+            "user__is_active",
+            "company__name",
+            "company__email",
         )
         return _expire_due_lots({account.pk: account for account in locked}, now)
 
@@ -992,6 +1001,24 @@ def _hold_not_held(hold: CreditHold, status: str, verb: str) -> ValidationError:
     )
 
 
+def _customer_of_hold(hold: CreditHold) -> tuple[Customer, Decimal]:
+    """The hold's customer, and how much of it is in lots whose last day has passed (what
+    of that its end frees expires then; its notice says so), in one query."""
+    today = timezone.localdate(timezone.now())
+    held_past = (
+        CreditHoldLot.objects.filter(hold_id=hold.pk, lot__expires_on__lt=today)
+        .values("hold_id")
+        .annotate(total=Sum("amount"))
+        .values("total")
+    )
+    account = (
+        CreditAccount.objects.select_related("user", "company")
+        .annotate(held_past=Subquery(held_past))
+        .get(pk=hold.account_id)
+    )
+    return account.customer, account.held_past or Decimal(0)
+
+
 CAPTURE_SQL = _verb_sql(
     "credits_capture",
     [
@@ -1040,13 +1067,15 @@ def capture_hold(
             "amount", f"Capture at most the {format_credits(hold.amount)} held.", "above_hold"
         )
     charged = hold.amount if amount is None else amount
-    customer = (
-        CreditAccount.objects.select_related("user", "company").get(pk=hold.account_id).customer
-    )
+    customer, held_past = _customer_of_hold(hold)
+    # The booking takes the earliest-expiring held credits first: those whose day has
+    # passed go first, and what is freed of them expires now.
     told = notices.verb_notices(
         customer,
         NotificationKind.CREDITS_DEDUCTED,
-        lambda recipient: notices.adjustment_words(customer, recipient, -charged, None, memo),
+        lambda recipient: notices.capture_words(
+            customer, recipient, hold, charged, max(held_past - charged, Decimal(0)), memo
+        ),
     )
 
     def settle(answer):
@@ -1101,13 +1130,11 @@ def release_hold(hold: CreditHold, *, actor: User | None = None) -> CreditHold:
     changes nothing and returns it; a captured hold raises ValidationError."""
     hold = _clean_hold(hold)
     _clean_actor(actor)
-    customer = (
-        CreditAccount.objects.select_related("user", "company").get(pk=hold.account_id).customer
-    )
+    customer, held_past = _customer_of_hold(hold)
     told = notices.verb_notices(
         customer,
         NotificationKind.CREDITS_HELD,
-        lambda recipient: notices.release_words(customer, recipient, hold.amount),
+        lambda recipient: notices.release_words(customer, recipient, hold, held_past),
     )
 
     def settle(answer):
