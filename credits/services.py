@@ -29,6 +29,7 @@ from django.urls import get_script_prefix, set_script_prefix
 from django.utils import timezone
 
 from customers.models import Company, User
+from notifications import delivery
 from notifications import services as notifications
 from notifications.models import NotificationKind
 from spacecredits.db import server_bound_cursor
@@ -1282,11 +1283,13 @@ def grant_to_many(
 ) -> CreditBatch:
     """One addition (same amount, expiration and memo) to many customers, as a batch.
 
-    The batch is recorded at once with its key and who ran it, and a Celery task
-    (credits.tasks.run_credit_batch) adds the credits after the commit, each addition an
-    adjustment keyed by the batch: running it again, or the task twice, adds nothing
-    twice. The same key with the same content returns the batch; with other content it
-    raises IdempotencyConflict.
+    The batch is recorded at once with its key and who ran it, due to run: it is its own
+    outbox row (the "credit_batch" delivery, CREDIT_BATCH below), which the relay hands
+    to a worker after the commit (or, without a broker, this process runs after it). The
+    request does not call the broker. The run adds the credits, each addition an
+    adjustment keyed by the batch: running it again, or twice, adds nothing twice. The
+    same key with the same content returns the batch; with other content it raises
+    IdempotencyConflict.
     """
     accounts = []
     for customer in customers:
@@ -1310,26 +1313,24 @@ def grant_to_many(
         "actor_id": actor.pk if actor else None,
         "account_ids": accounts,
     }
+    now = timezone.now()
     with transaction.atomic():
         batch, created = CreditBatch.objects.get_or_create(
-            idempotency_key=key, defaults={**content, "created_at": timezone.now()}
+            idempotency_key=key, defaults={**content, "created_at": now, "next_run_at": now}
         )
         if not created:
             if {name: getattr(batch, name) for name in content} != content:
                 raise IdempotencyConflict(key)
             return batch
-        transaction.on_commit(partial(_start_batch, batch.pk))
+        delivery.wake()  # the relay hears of it at commit
+        delivery.relay_after_commit()
     return batch
 
 
-def _start_batch(batch_id: int) -> None:
-    from . import tasks  # tasks import this module
-
-    tasks.run_credit_batch.delay(batch_id)
-
-
 def run_credit_batch(batch_id: int) -> CreditBatch:
-    """Add a batch's credits to each of its accounts not yet given them (the task)."""
+    """Add a batch's credits to each of its accounts not yet given them (the batch's
+    delivery; a second run adds nothing twice). A grant refused (ValidationError) stops
+    the batch as failed, with the reason; any other error leaves it to run again."""
     batch = CreditBatch.objects.select_related("actor").get(pk=batch_id)
     if batch.status == BatchStatus.DONE:
         return batch
@@ -1361,3 +1362,31 @@ def run_credit_batch(batch_id: int) -> CreditBatch:
         )
     batch.refresh_from_db()
     return batch
+
+
+def _run_delivered_batch(batch: CreditBatch, session) -> None:
+    run_credit_batch(batch.pk)
+
+
+# The advisory locks' first key: runs of grants to many (notifications' emails use 0x5C0E).
+BATCH_RUN_LOCK_SPACE = 0x5C0B
+
+# A grant to many runs as a delivery: claimed, leased, retried with backoff and handed out
+# again after a crash by the mechanism that sends the emails. Its grants commit one by one
+# (in_transaction=False), so the batch's page shows its progress and no account stays
+# locked until the whole batch is done.
+CREDIT_BATCH = delivery.register(
+    delivery.Channel(
+        name="credit_batch",
+        model=CreditBatch,
+        load=lambda pks: CreditBatch.objects.filter(pk__in=pks),
+        send=_run_delivered_batch,
+        lock_space=BATCH_RUN_LOCK_SPACE,
+        status="run_status",
+        attempts="run_attempts",
+        error="run_error",
+        sent_at="ran_at",
+        next_attempt_at="next_run_at",
+        in_transaction=False,
+    )
+)
