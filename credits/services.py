@@ -1364,6 +1364,12 @@ def run_credit_batch(batch_id: int) -> CreditBatch:
     return batch
 
 
+def run_failed_batches_again(batch_ids) -> int:
+    """Staff's "run again" for batches whose run's last attempt failed: due now, with
+    fresh attempts (the run adds only what is missing). Returns how many."""
+    return delivery.retry_failed(CREDIT_BATCH.name, batch_ids)
+
+
 def _run_delivered_batch(batch: CreditBatch, session) -> None:
     run_credit_batch(batch.pk)
 
