@@ -229,10 +229,7 @@ def transfer_credits(request, owner: str, pk: int):
     if request.method == "POST":
         form = TransferForm(request.POST, others=others)
         if form.is_valid():
-            other = form.others[form.cleaned_data["other"]]
-            source, target = (
-                (customer, other) if form.cleaned_data["direction"] == "out" else (other, customer)
-            )
+            source, target = form.parties(customer)
             try:
                 services.transfer_credits(
                     source,
