@@ -9,7 +9,24 @@ from django.urls import path, reverse
 
 from . import policies, selectors, services
 from .forms import AdjustBalanceForm, add_service_errors
-from .models import CreditAccount, CreditLot, CreditLotUsage, CreditTransaction
+from .models import (
+    CreditAccount,
+    CreditBatch,
+    CreditHold,
+    CreditHoldLot,
+    CreditLot,
+    CreditLotReturn,
+    CreditLotUsage,
+    CreditTransaction,
+)
+
+# Searching by the customer a row belongs to, through its account.
+ACCOUNT_SEARCH = [
+    "account__user__email",
+    "account__user__first_name",
+    "account__user__last_name",
+    "account__company__name",
+]
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -23,34 +40,47 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
-class LotUsageInline(admin.TabularInline):
-    model = CreditLotUsage
-    fk_name = "transaction"
-    fields = ["lot", "amount"]
-    readonly_fields = fields
+class ReadOnlyInline(admin.TabularInline):
     extra = 0
     can_delete = False
 
     def has_add_permission(self, request, obj=None):
         return False
 
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class LotUsageInline(ReadOnlyInline):
+    model = CreditLotUsage
+    fk_name = "transaction"
+    fields = ["lot", "amount"]
+    readonly_fields = fields
+
+
+class LotReturnInline(ReadOnlyInline):
+    model = CreditLotReturn
+    fk_name = "transaction"
+    fields = ["lot", "amount", "grace_lot"]
+    readonly_fields = fields
+
+
+class HoldLotInline(ReadOnlyInline):
+    model = CreditHoldLot
+    fields = ["lot", "amount"]
+    readonly_fields = fields
+
 
 @admin.register(CreditTransaction)
 class CreditTransactionAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "account", "kind", "amount", "balance_after", "actor", "memo"]
     list_filter = ["kind", "created_at"]
-    search_fields = [
-        "memo",
-        "account__user__email",
-        "account__user__first_name",
-        "account__user__last_name",
-        "account__company__name",
-    ]
+    search_fields = ["memo", *ACCOUNT_SEARCH]
     list_select_related = ["account__user", "account__company", "actor"]
     # Newest first by primary key: an index, however long the ledger (no date_hierarchy,
     # whose MIN/MAX and DISTINCT over every row grow with it).
     ordering = ["-id"]
-    inlines = [LotUsageInline]
+    inlines = [LotUsageInline, LotReturnInline]
     show_full_result_count = False
 
 
@@ -62,6 +92,111 @@ class CreditLotAdmin(ReadOnlyAdmin):
     list_select_related = ["account__user", "account__company"]
     ordering = ["-id"]
     show_full_result_count = False
+
+
+@admin.register(CreditLotUsage)
+class CreditLotUsageAdmin(ReadOnlyAdmin):
+    list_display = ["id", "transaction", "lot", "amount", "customer"]
+    list_filter = ["transaction__kind"]
+    search_fields = [f"transaction__{field}" for field in ACCOUNT_SEARCH]
+    list_select_related = ["transaction__account__user", "transaction__account__company", "lot"]
+    ordering = ["-id"]
+    show_full_result_count = False
+
+    @admin.display(description="Customer")
+    def customer(self, usage):
+        return usage.transaction.account
+
+
+@admin.register(CreditLotReturn)
+class CreditLotReturnAdmin(ReadOnlyAdmin):
+    list_display = ["id", "transaction", "lot", "amount", "grace_lot", "customer"]
+    list_filter = ["transaction__kind", ("grace_lot", admin.EmptyFieldListFilter)]
+    search_fields = [f"transaction__{field}" for field in ACCOUNT_SEARCH]
+    list_select_related = [
+        "transaction__account__user",
+        "transaction__account__company",
+        "lot",
+        "grace_lot",
+    ]
+    ordering = ["-id"]
+    show_full_result_count = False
+
+    @admin.display(description="Customer")
+    def customer(self, returned):
+        return returned.transaction.account
+
+
+@admin.register(CreditHold)
+class CreditHoldAdmin(ReadOnlyAdmin):
+    list_display = [
+        "created_at",
+        "account",
+        "amount",
+        "status",
+        "captured",
+        "expires_at",
+        "closed_at",
+        "memo",
+        "actor",
+    ]
+    list_filter = ["status", "expires_at", "created_at"]
+    search_fields = ["memo", *ACCOUNT_SEARCH]
+    list_select_related = ["account__user", "account__company", "actor"]
+    ordering = ["-id"]
+    inlines = [HoldLotInline]
+    show_full_result_count = False
+
+
+@admin.register(CreditHoldLot)
+class CreditHoldLotAdmin(ReadOnlyAdmin):
+    list_display = ["id", "hold", "lot", "amount", "customer"]
+    list_filter = ["hold__status"]
+    search_fields = [f"hold__{field}" for field in ACCOUNT_SEARCH]
+    list_select_related = ["hold__account__user", "hold__account__company", "lot"]
+    ordering = ["-id"]
+    show_full_result_count = False
+
+    @admin.display(description="Customer")
+    def customer(self, held):
+        return held.hold.account
+
+
+@admin.register(CreditBatch)
+class CreditBatchAdmin(ReadOnlyAdmin):
+    """Grants to many, with their run's delivery state; a run whose last attempt failed
+    can be run again (it adds only what is missing)."""
+
+    list_display = [
+        "created_at",
+        "amount",
+        "customers",
+        "expires_on",
+        "memo",
+        "actor",
+        "status",
+        "run_status",
+        "run_attempts",
+        "finished_at",
+    ]
+    list_filter = ["status", "run_status", "created_at"]
+    search_fields = ["memo", "idempotency_key", "actor__email"]
+    list_select_related = ["actor"]
+    ordering = ["-id"]
+    actions = ["run_failed_again"]
+    show_full_result_count = False
+
+    @admin.display(description="Customers")
+    def customers(self, batch):
+        return batch.total
+
+    def has_adjust_permission(self, request):
+        return policies.can_adjust_balance(request.user)
+
+    @admin.action(description="Run failed batches again", permissions=["adjust"])
+    def run_failed_again(self, request, queryset):
+        count = services.run_failed_batches_again(queryset.values_list("pk", flat=True))
+        messages.success(request, f"{count} batch(es) queued to run again.")
 
 
 @admin.register(CreditAccount)

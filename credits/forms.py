@@ -270,17 +270,31 @@ class ReverseForm(KeyedForm):
 
 
 class TransferForm(KeyedForm):
-    """ "Transfer credits" between a customer and one of its companies or members."""
+    """ "Transfer credits" between a customer and one of `others`: staff's, between any
+    customer and one of its companies or members (`by="staff"`), or a company manager's,
+    between the company and one of its members (`by="manager"`). Only the words differ."""
+
+    # by: (the directions' labels, out then in; who the other is; the memo's help)
+    WORDS = {
+        "staff": (
+            ("From this customer", "To this customer"),
+            "Other customer",
+            "Optional. Both sides see it.",
+        ),
+        "manager": (
+            ("From the company to the member", "From the member to the company"),
+            "Member",
+            "Optional. The member and the managers see it.",
+        ),
+    }
 
     direction = forms.ChoiceField(
         label="Direction",
-        choices=[("out", "From this customer"), ("in", "To this customer")],
+        choices=[("out", "out"), ("in", "in")],
         widget=forms.RadioSelect,
         error_messages={"required": "Choose the direction."},
     )
-    other = forms.TypedChoiceField(
-        label="Other customer", coerce=int, error_messages={"required": "Choose who."}
-    )
+    other = forms.TypedChoiceField(coerce=int, error_messages={"required": "Choose who."})
     amount = AmountField(
         label="Amount",
         max_digits=20,
@@ -295,28 +309,23 @@ class TransferForm(KeyedForm):
         required=False,
         max_length=500,
         widget=forms.Textarea(attrs={"rows": 2}),
-        help_text="Optional. Both sides see it.",
     )
 
-    def __init__(self, *args, others=(), **kwargs):
+    def __init__(self, *args, others=(), by: str = "staff", **kwargs):
         super().__init__(*args, **kwargs)
+        (out, in_), other_label, memo_help = self.WORDS[by]
+        self.fields["direction"].choices = [("out", out), ("in", in_)]
+        self.fields["other"].label = other_label
+        self.fields["memo"].help_text = memo_help
         self.others = {other.pk: other for other in others}
         self.fields["other"].choices = [("", "Choose…")] + [
             (other.pk, other.display_name) for other in others
         ]
 
-
-class CompanyTransferForm(TransferForm):
-    """A manager's transfer between the company and one of its members."""
-
-    def __init__(self, *args, others=(), **kwargs):
-        super().__init__(*args, others=others, **kwargs)
-        self.fields["direction"].choices = [
-            ("out", "From the company to the member"),
-            ("in", "From the member to the company"),
-        ]
-        self.fields["other"].label = "Member"
-        self.fields["memo"].help_text = "Optional. The member and the managers see it."
+    def parties(self, customer) -> tuple:
+        """(source, target) of the valid form's transfer for `customer`'s side of it."""
+        other = self.others[self.cleaned_data["other"]]
+        return (customer, other) if self.cleaned_data["direction"] == "out" else (other, customer)
 
 
 class MonthlyLimitForm(forms.Form):

@@ -86,39 +86,65 @@ CHECKS = [
     ),
     Check(
         "lot remaining = amount - usages",
+        # Less what its usages took and what active holds earmark, plus what reversals
+        # and refunds gave back to it (a share that went into a grace lot is that lot's).
         """
         SELECT x.account_id, x.id AS lot_id, x.amount, x.remaining,
-               coalesce(u.used, 0) AS used
+               coalesce(u.used, 0) AS used, coalesce(r.returned, 0) AS returned,
+               coalesce(h.held, 0) AS held
         FROM credits_creditlot x
         LEFT JOIN (SELECT lot_id, sum(amount) AS used FROM credits_creditlotusage
                    GROUP BY lot_id) u ON u.lot_id = x.id
-        WHERE {accounts} AND x.remaining <> x.amount - coalesce(u.used, 0)
+        LEFT JOIN (SELECT lot_id, sum(amount) AS returned FROM credits_creditlotreturn
+                   WHERE grace_lot_id IS NULL GROUP BY lot_id) r ON r.lot_id = x.id
+        LEFT JOIN (SELECT hl.lot_id, sum(hl.amount) AS held
+                   FROM credits_creditholdlot hl
+                   JOIN credits_credithold hold ON hold.id = hl.hold_id
+                   WHERE hold.status = 'held' GROUP BY hl.lot_id) h ON h.lot_id = x.id
+        WHERE {accounts}
+          AND x.remaining <> x.amount - coalesce(u.used, 0) + coalesce(r.returned, 0)
+                             - coalesce(h.held, 0)
         """,
-        "lot {lot_id} of {amount} holds {remaining}, but its usages took {used}",
+        "lot {lot_id} of {amount} holds {remaining}, but its usages took {used},"
+        " gifts back gave {returned} and holds earmark {held}",
     ),
     Check(
         "lot = its addition",
+        # An admin's (or a plan's, a purchase's) addition has one lot like it; a transfer
+        # in has one lot per expiration date it brought, and a reversal or refund a grace
+        # lot of the share whose lot's date had passed: each no larger than the row.
         """
         SELECT x.account_id, x.id AS lot_id, x.amount, x.expires_on,
                t.seq, t.account_id AS addition_account, t.amount AS addition_amount,
                t.expires_on AS addition_expires_on
         FROM credits_creditlot x JOIN credits_credittransaction t ON t.id = x.allocation_id
         WHERE {accounts}
-          AND (t.account_id <> x.account_id OR t.amount <> x.amount OR t.amount <= 0
-               OR t.expires_on IS DISTINCT FROM x.expires_on)
+          AND (t.account_id <> x.account_id OR t.amount <= 0
+               OR (t.kind IN ('transfer_in', 'reversal', 'refund') AND x.amount > t.amount)
+               OR (t.kind NOT IN ('transfer_in', 'reversal', 'refund')
+                   AND (t.amount <> x.amount OR t.expires_on IS DISTINCT FROM x.expires_on)))
         """,
         "lot {lot_id} ({amount}, expires {expires_on}) was added by transaction {seq} of"
         " account {addition_account} ({addition_amount}, expires {addition_expires_on})",
     ),
     Check(
         "addition has its lot",
+        # Its lots (one, or a transfer's several, or a grace lot) and what it gave back to
+        # lots a charge took from add up to it.
         """
-        SELECT x.account_id, x.seq, x.amount
+        SELECT x.account_id, x.seq, x.amount,
+               coalesce(l.added, 0) + coalesce(r.returned, 0) AS given
         FROM credits_credittransaction x
+        LEFT JOIN (SELECT allocation_id, sum(amount) AS added FROM credits_creditlot
+                   GROUP BY allocation_id) l ON l.allocation_id = x.id
+        LEFT JOIN (SELECT transaction_id, sum(amount) AS returned
+                   FROM credits_creditlotreturn WHERE grace_lot_id IS NULL
+                   GROUP BY transaction_id) r ON r.transaction_id = x.id
         WHERE {accounts} AND x.amount > 0
-          AND NOT EXISTS (SELECT FROM credits_creditlot l WHERE l.allocation_id = x.id)
+          AND x.amount <> coalesce(l.added, 0) + coalesce(r.returned, 0)
         """,
-        "transaction {seq} adds {amount} but has no lot",
+        "transaction {seq} adds {amount} but has no lot of it: its lots and gifts back to"
+        " lots hold {given}",
     ),
     Check(
         "deduction = its usages",
@@ -143,13 +169,19 @@ CHECKS = [
     Check(
         "balance = its lots",
         """
-        SELECT x.id AS account_id, x.balance, coalesce(l.held, 0) AS held
+        SELECT x.id AS account_id, x.balance, coalesce(l.left_in_lots, 0) AS in_lots,
+               coalesce(h.held, 0) AS held
         FROM credits_creditaccount x
-        LEFT JOIN (SELECT account_id, sum(remaining) AS held FROM credits_creditlot
+        LEFT JOIN (SELECT account_id, sum(remaining) AS left_in_lots FROM credits_creditlot
                    WHERE remaining > 0 GROUP BY account_id) l ON l.account_id = x.id
-        WHERE {accounts} AND x.balance <> coalesce(l.held, 0)
+        LEFT JOIN (SELECT hold.account_id, sum(hl.amount) AS held
+                   FROM credits_credithold hold
+                   JOIN credits_creditholdlot hl ON hl.hold_id = hold.id
+                   WHERE hold.status = 'held' GROUP BY hold.account_id) h
+               ON h.account_id = x.id
+        WHERE {accounts} AND x.balance <> coalesce(l.left_in_lots, 0) + coalesce(h.held, 0)
         """,
-        "the balance is {balance}, but its lots hold {held}",
+        "the balance is {balance}, but its lots hold {in_lots} and its holds {held}",
         account_column="id",
     ),
     Check(

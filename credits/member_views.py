@@ -15,7 +15,7 @@ from customers.models import CompanyMembership
 from spacecredits.formats import format_credits
 
 from . import policies, services
-from .forms import CompanyTransferForm, MonthlyLimitForm, add_service_errors
+from .forms import MonthlyLimitForm, TransferForm, add_service_errors
 
 
 def members_of(company) -> list:
@@ -31,12 +31,9 @@ def members_of(company) -> list:
 @require_POST
 def company_transfer(request, pk: int):
     company = policies.managed_company_or_404(request.user, pk)
-    form = CompanyTransferForm(request.POST, others=members_of(company))
+    form = TransferForm(request.POST, others=members_of(company), by="manager")
     if form.is_valid():
-        member = form.others[form.cleaned_data["other"]]
-        source, target = (
-            (company, member) if form.cleaned_data["direction"] == "out" else (member, company)
-        )
+        source, target = form.parties(company)
         try:
             services.transfer_credits(
                 source,

@@ -13,6 +13,7 @@ from django.db import models
 from django.db.models import F, Q
 
 from customers.models import Company
+from notifications.delivery import Status as DeliveryStatus
 
 
 class TransactionKind(models.TextChoices):
@@ -506,7 +507,12 @@ class BatchStatus(models.TextChoices):
 class CreditBatch(models.Model):
     """One grant to many customers (services.grant_to_many): the same addition to each
     account of `account_ids`, each an adjustment keyed by the batch, so running it again
-    adds nothing twice. Its transactions are its progress and its result."""
+    adds nothing twice. Its transactions are its progress and its result.
+
+    It is also its own outbox row: its run is a delivery of the "credit_batch" channel
+    (notifications.delivery; services.CREDIT_BATCH), with the `run_*` fields as its
+    delivery state, so the request that records it never calls the broker, and a run lost
+    to a crash is handed out again."""
 
     idempotency_key = models.CharField(max_length=100, unique=True)
     amount = models.DecimalField(**AMOUNT)
@@ -523,10 +529,26 @@ class CreditBatch(models.Model):
     created_at = models.DateTimeField()
     finished_at = models.DateTimeField(null=True, blank=True)
 
+    # The run's delivery (notifications.delivery): due at `next_run_at`, leased while a
+    # worker runs it, "sent" once it ran to its end, "failed" after its last attempt.
+    run_status = models.CharField(
+        max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
+    )
+    run_attempts = models.PositiveSmallIntegerField(default=0)
+    run_error = models.TextField(blank=True, help_text="The last error of a run.")
+    ran_at = models.DateTimeField(null=True, blank=True)
+    next_run_at = models.DateTimeField(null=True, blank=True)
+
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="batch_amount_gt_0"),
+        ]
+        indexes = [
+            # The relay's question, every few seconds: which batches are due to run?
+            models.Index(
+                fields=["next_run_at"], condition=Q(run_status="pending"), name="batch_run_due"
+            ),
         ]
 
     def __str__(self):
@@ -535,6 +557,25 @@ class CreditBatch(models.Model):
     @property
     def total(self) -> int:
         return len(self.account_ids)
+
+    @property
+    def is_running(self) -> bool:
+        """Waiting or running, and not given up on (its run's last attempt failed)."""
+        return (
+            self.status in (BatchStatus.PENDING, BatchStatus.RUNNING)
+            and self.run_status == DeliveryStatus.PENDING
+        )
+
+    @property
+    def has_stopped(self) -> bool:
+        return self.status == BatchStatus.FAILED or self.run_status == DeliveryStatus.FAILED
+
+    @property
+    def problem(self) -> str:
+        """Why the batch stopped: a grant refused, or its run's last error."""
+        if self.error:
+            return self.error
+        return self.run_error if self.run_status == DeliveryStatus.FAILED else ""
 
     @property
     def idempotency_key_of_grants(self) -> str:

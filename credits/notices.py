@@ -12,6 +12,8 @@ from decimal import Decimal
 from functools import lru_cache
 
 from django.db import transaction
+from django.db.models import Q, Sum
+from django.db.models.functions import Coalesce
 from django.urls import get_script_prefix, reverse
 from django.utils import timezone
 
@@ -21,7 +23,7 @@ from notifications import services as notifications
 from notifications.models import NotificationKind
 from spacecredits.formats import credits_number, format_credits, format_date
 
-from .models import CreditAccount, CreditLot
+from .models import CreditAccount, CreditHold, CreditLot
 
 REMINDER_DAYS = 7
 
@@ -261,11 +263,71 @@ def hold_words(customer, recipient, amount: Decimal, expires_at: dt.datetime, me
     return _capitalised(subject), _with_memo(body, memo)
 
 
-def release_words(customer, recipient, amount: Decimal):
+def _held_for(hold) -> str:
+    """'the hold of 7 credits for Desk 3' (its memo says what it was for)."""
+    held = f"the hold of {format_credits(hold.amount)}"
+    return f"{held} for {hold.memo}" if hold.memo else held
+
+
+def _freed_words(freed: Decimal, expired: Decimal, *, said: str = "", where: str = "") -> str:
+    """What became of `freed` credits a hold gave back, `expired` of them in credits whose
+    last day had passed (they expire now, told by their own notice): 'they are available
+    again in your balance', 'the other 3 credits held are available again'. `said` names
+    them (else 'it'/'they'); `where`, when given, is where they are available."""
+    in_where = f" in {where}" if where else ""
+    gone = f"expired, as {_verb(expired, 'its', 'their')} last day had passed"
+    available = freed - expired
+    they = said or _verb(freed, "it", "they")
+    if not expired:
+        return f"{they} {_verb(freed, 'is', 'are')} available again{in_where}"
+    if not available:
+        return f"{they} {gone}"
+    split = (
+        f"{credits_number(available)} {_verb(available, 'is', 'are')} available"
+        f" again{in_where}, {credits_number(expired)} {gone}"
+    )
+    return f"{said}: {split}" if said else split
+
+
+def capture_words(customer, recipient, hold, charged: Decimal, expired: Decimal, memo: str):
+    """A capture of `charged` credits of `hold` (a booking): what they were used for, and
+    what became of the rest held (`expired` of it in credits whose last day had passed)."""
     where = _balance_name(customer, recipient)
-    credits = format_credits(amount)
-    subject = f"{credits} released in {where}"
-    body = f"{credits} held in {where} {_verb(amount, 'is', 'are')} available again."
+    credits = format_credits(charged)
+    subject = f"{credits} used from {where}"
+    body = (
+        f"{credits} held in {where} {_verb(charged, 'was', 'were')} used for"
+        f" {hold.memo or 'a booking'}"
+    )
+    freed = hold.amount - charged
+    if freed:
+        said = f"the other {format_credits(freed)} held"
+        body += f"; {_freed_words(freed, expired, said=said)}."
+    else:
+        body += "."
+    return _capitalised(subject), _with_memo(body, memo if memo != hold.memo else "")
+
+
+def release_words(customer, recipient, hold, expired: Decimal):
+    """A hold released before it was used (`expired` of it in credits whose last day had
+    passed)."""
+    where = _balance_name(customer, recipient)
+    subject = f"{format_credits(hold.amount)} released in {where}"
+    body = (
+        f"{_capitalised(_held_for(hold))} was released:"
+        f" {_freed_words(hold.amount, expired, where=where)}."
+    )
+    return _capitalised(subject), body
+
+
+def hold_expiry_words(customer, recipient, hold, expired: Decimal):
+    """A hold whose time was up before it was captured."""
+    where = _balance_name(customer, recipient)
+    subject = f"{format_credits(hold.amount)} no longer held in {where}"
+    body = (
+        f"{_capitalised(_held_for(hold))} ended at {format_moment(hold.expires_at)} unused:"
+        f" {_freed_words(hold.amount, expired, where=where)}."
+    )
     return _capitalised(subject), body
 
 
@@ -289,19 +351,19 @@ def transfer_words(customer, recipient, amount: Decimal, other, *, out: bool, me
 
 
 def verb_notices(customer, kind: str, words) -> AdjustmentNotices:
-    """The notices of one ledger change for the customer's recipients: `words(recipient)`
-    gives each one's subject and body; the database fills in the row and the balance."""
-    recipients = recipients_of(customer)
-    said = [words(recipient) for recipient in recipients]
+    """The notices of one ledger change for those told of it (who_is_told, a company's
+    billing email included): `words(recipient)` gives each one's subject and body
+    (`recipient` None for the billing email); the database fills in the row and the
+    balance, and the billing email's address (credits_notify in verbs.sql)."""
+    told_now, address = who_is_told(customer)
+    said = [words(recipient) for recipient in told_now]
     return AdjustmentNotices(
         kind=kind,
-        recipient_ids=[r.pk for r in recipients],
+        recipient_ids=[r.pk if r else None for r in told_now],
         subjects=[subject for subject, _ in said],
         bodies=[body for _, body in said],
         link=transactions_link(customer),
-        # The verbs' SQL tells people only: a company with no manager gets no billing email
-        # of a reversal, transfer or hold yet.
-        addresses=[None] * len(recipients),
+        addresses=[None if r else address for r in told_now],
     )
 
 
@@ -330,20 +392,7 @@ def notify_expirations(expirations: list[Expiration]) -> None:
     if not expirations:
         return
     customers = {e.account.pk: e.account.customer for e in expirations}
-    company_ids = [c.pk for c in customers.values() if not isinstance(c, User)]
-    managers: dict[int, list[User]] = {pk: [] for pk in company_ids}
-    memberships = CompanyMembership.objects.filter(
-        company_id__in=company_ids, role=CompanyMembership.Role.MANAGER, user__is_active=True
-    ).select_related("user")
-    for membership in memberships.order_by("user_id"):
-        managers[membership.company_id].append(membership.user)
-    recipients = {
-        pk: ([customer] if customer.is_active else [])
-        if isinstance(customer, User)
-        # A company with no active manager: its billing email (None), if it has one.
-        else (managers[customer.pk] or ([None] if customer.email else []))
-        for pk, customer in customers.items()
-    }
+    recipients = _told_of_many(customers)
     links = {pk: transactions_link(customer) for pk, customer in customers.items()}
     rows = notifications.Rows()
     for expiration in expirations:
@@ -366,6 +415,64 @@ def notify_expirations(expirations: list[Expiration]) -> None:
                 reference=transaction_reference(expiration.transaction_id),
             )
     notifications.write(NotificationKind.CREDITS_EXPIRED, rows)
+
+
+def _told_of_many(customers: dict) -> dict[int, list[User | None]]:
+    """who_is_told's recipients of many customers ({key: customer}) in one query: the
+    user, or the company's active managers, or None for its billing email (the address is
+    the company's `email`) when it has none and an address."""
+    company_ids = [c.pk for c in customers.values() if not isinstance(c, User)]
+    managers: dict[int, list[User]] = {pk: [] for pk in company_ids}
+    memberships = CompanyMembership.objects.filter(
+        company_id__in=company_ids, role=CompanyMembership.Role.MANAGER, user__is_active=True
+    ).select_related("user")
+    for membership in memberships.order_by("user_id"):
+        managers[membership.company_id].append(membership.user)
+    return {
+        key: ([customer] if customer.is_active else [])
+        if isinstance(customer, User)
+        else (managers[customer.pk] or ([None] if customer.email else []))
+        for key, customer in customers.items()
+    }
+
+
+# --- Notices of holds that ended unused (the sweep, and any change of the account) ------
+
+
+def notify_hold_expiries(accounts: dict[int, CreditAccount], hold_ids: list[int]) -> None:
+    """Tell the recipients of each hold whose time was up, once per hold (the reference of
+    a hold's end, as for a release), in a fixed number of queries. `accounts` are the
+    locked accounts of the holds ({id: account}, their balance as it now stands); a
+    share of a hold in a lot whose last day had passed has expired with it."""
+    if not hold_ids:
+        return
+    today = timezone.localdate(timezone.now())
+    holds = list(
+        CreditHold.objects.filter(pk__in=hold_ids)
+        .annotate(
+            expired=Coalesce(
+                Sum("lots__amount", filter=Q(lots__lot__expires_on__lt=today)), Decimal(0)
+            )
+        )
+        .order_by("account_id", "pk")
+    )
+    customers = {hold.account_id: accounts[hold.account_id].customer for hold in holds}
+    recipients = _told_of_many(customers)
+    rows = notifications.Rows()
+    for hold in holds:
+        customer = customers[hold.account_id]
+        for recipient in recipients[hold.account_id]:
+            subject, body = hold_expiry_words(customer, recipient, hold, hold.expired)
+            rows.add(
+                recipient=recipient.pk if recipient else None,
+                address="" if recipient else customer.email,
+                subject=subject,
+                body=body,
+                link=transactions_link(customer),
+                balance_after=accounts[hold.account_id].balance,
+                reference=f"{RELEASE_REFERENCE_PREFIX}{hold.pk}",
+            )
+    notifications.write(NotificationKind.CREDITS_HELD, rows)
 
 
 # --- Reminders of credits that expire soon ----------------------------------------------

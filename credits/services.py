@@ -24,10 +24,12 @@ from queue import Empty, SimpleQueue
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
+from django.db.models import Subquery, Sum
 from django.urls import get_script_prefix, set_script_prefix
 from django.utils import timezone
 
 from customers.models import Company, User
+from notifications import delivery
 from notifications import services as notifications
 from notifications.models import NotificationKind
 from spacecredits.db import server_bound_cursor
@@ -45,6 +47,7 @@ from .models import (
     CreditAccount,
     CreditBatch,
     CreditHold,
+    CreditHoldLot,
     CreditLot,
     CreditTransaction,
     HoldStatus,
@@ -158,13 +161,14 @@ def _expire_account(account_id: int, now: dt.datetime) -> int:
 
 def _expire_due_lots(accounts: dict[int, CreditAccount], now: dt.datetime) -> int:
     """Expire the due holds and then the due lots of accounts the caller has locked
-    ({id: account}), one statement each, and tell their customers of the lots. A hold's
+    ({id: account}), one statement each, and tell their customers of both. A hold's
     end gives its shares back to their lots first, so a share whose lot's date passed
     while held expires with it. Moves each account's balance and last_seq on in memory
     too. Returns the number of lots expired.
     """
     with connection.cursor() as cursor:
         cursor.execute(EXPIRE_DUE_HOLDS_SQL, {"accounts": list(accounts), "now": now})
+        ended_holds = [hold_id for (hold_id,) in cursor.fetchall()]
     with connection.cursor() as cursor:
         cursor.execute(
             EXPIRE_DUE_LOTS_SQL,
@@ -183,6 +187,7 @@ def _expire_due_lots(accounts: dict[int, CreditAccount], now: dt.datetime) -> in
         expirations += [
             notices.Expiration(account, *expired) for expired in zip(*written, strict=True)
         ]
+    notices.notify_hold_expiries(accounts, ended_holds)
     notices.notify_expirations(expirations)
     return sum(row[4] for row in rows)
 
@@ -548,7 +553,12 @@ def _expire_batch(account_ids: list[int], now: dt.datetime) -> int:
         )
         # What the statement and the notices use (a user's other fields cost time).
         locked = locked.only(
-            "balance", "last_seq", "last_transaction_at", "user__is_active", "company__name"
+            "balance",
+            "last_seq",
+            "last_transaction_at",
+            "user__is_active",
+            "company__name",
+            "company__email",
         )
         return _expire_due_lots({account.pk: account for account in locked}, now)
 
@@ -992,6 +1002,24 @@ def _hold_not_held(hold: CreditHold, status: str, verb: str) -> ValidationError:
     )
 
 
+def _customer_of_hold(hold: CreditHold) -> tuple[Customer, Decimal]:
+    """The hold's customer, and how much of it is in lots whose last day has passed (what
+    of that its end frees expires then; its notice says so), in one query."""
+    today = timezone.localdate(timezone.now())
+    held_past = (
+        CreditHoldLot.objects.filter(hold_id=hold.pk, lot__expires_on__lt=today)
+        .values("hold_id")
+        .annotate(total=Sum("amount"))
+        .values("total")
+    )
+    account = (
+        CreditAccount.objects.select_related("user", "company")
+        .annotate(held_past=Subquery(held_past))
+        .get(pk=hold.account_id)
+    )
+    return account.customer, account.held_past or Decimal(0)
+
+
 CAPTURE_SQL = _verb_sql(
     "credits_capture",
     [
@@ -1040,13 +1068,15 @@ def capture_hold(
             "amount", f"Capture at most the {format_credits(hold.amount)} held.", "above_hold"
         )
     charged = hold.amount if amount is None else amount
-    customer = (
-        CreditAccount.objects.select_related("user", "company").get(pk=hold.account_id).customer
-    )
+    customer, held_past = _customer_of_hold(hold)
+    # The booking takes the earliest-expiring held credits first: those whose day has
+    # passed go first, and what is freed of them expires now.
     told = notices.verb_notices(
         customer,
         NotificationKind.CREDITS_DEDUCTED,
-        lambda recipient: notices.adjustment_words(customer, recipient, -charged, None, memo),
+        lambda recipient: notices.capture_words(
+            customer, recipient, hold, charged, max(held_past - charged, Decimal(0)), memo
+        ),
     )
 
     def settle(answer):
@@ -1101,13 +1131,11 @@ def release_hold(hold: CreditHold, *, actor: User | None = None) -> CreditHold:
     changes nothing and returns it; a captured hold raises ValidationError."""
     hold = _clean_hold(hold)
     _clean_actor(actor)
-    customer = (
-        CreditAccount.objects.select_related("user", "company").get(pk=hold.account_id).customer
-    )
+    customer, held_past = _customer_of_hold(hold)
     told = notices.verb_notices(
         customer,
         NotificationKind.CREDITS_HELD,
-        lambda recipient: notices.release_words(customer, recipient, hold.amount),
+        lambda recipient: notices.release_words(customer, recipient, hold, held_past),
     )
 
     def settle(answer):
@@ -1255,11 +1283,13 @@ def grant_to_many(
 ) -> CreditBatch:
     """One addition (same amount, expiration and memo) to many customers, as a batch.
 
-    The batch is recorded at once with its key and who ran it, and a Celery task
-    (credits.tasks.run_credit_batch) adds the credits after the commit, each addition an
-    adjustment keyed by the batch: running it again, or the task twice, adds nothing
-    twice. The same key with the same content returns the batch; with other content it
-    raises IdempotencyConflict.
+    The batch is recorded at once with its key and who ran it, due to run: it is its own
+    outbox row (the "credit_batch" delivery, CREDIT_BATCH below), which the relay hands
+    to a worker after the commit (or, without a broker, this process runs after it). The
+    request does not call the broker. The run adds the credits, each addition an
+    adjustment keyed by the batch: running it again, or twice, adds nothing twice. The
+    same key with the same content returns the batch; with other content it raises
+    IdempotencyConflict.
     """
     accounts = []
     for customer in customers:
@@ -1283,26 +1313,24 @@ def grant_to_many(
         "actor_id": actor.pk if actor else None,
         "account_ids": accounts,
     }
+    now = timezone.now()
     with transaction.atomic():
         batch, created = CreditBatch.objects.get_or_create(
-            idempotency_key=key, defaults={**content, "created_at": timezone.now()}
+            idempotency_key=key, defaults={**content, "created_at": now, "next_run_at": now}
         )
         if not created:
             if {name: getattr(batch, name) for name in content} != content:
                 raise IdempotencyConflict(key)
             return batch
-        transaction.on_commit(partial(_start_batch, batch.pk))
+        delivery.wake()  # the relay hears of it at commit
+        delivery.relay_after_commit()
     return batch
 
 
-def _start_batch(batch_id: int) -> None:
-    from . import tasks  # tasks import this module
-
-    tasks.run_credit_batch.delay(batch_id)
-
-
 def run_credit_batch(batch_id: int) -> CreditBatch:
-    """Add a batch's credits to each of its accounts not yet given them (the task)."""
+    """Add a batch's credits to each of its accounts not yet given them (the batch's
+    delivery; a second run adds nothing twice). A grant refused (ValidationError) stops
+    the batch as failed, with the reason; any other error leaves it to run again."""
     batch = CreditBatch.objects.select_related("actor").get(pk=batch_id)
     if batch.status == BatchStatus.DONE:
         return batch
@@ -1334,3 +1362,37 @@ def run_credit_batch(batch_id: int) -> CreditBatch:
         )
     batch.refresh_from_db()
     return batch
+
+
+def run_failed_batches_again(batch_ids) -> int:
+    """Staff's "run again" for batches whose run's last attempt failed: due now, with
+    fresh attempts (the run adds only what is missing). Returns how many."""
+    return delivery.retry_failed(CREDIT_BATCH.name, batch_ids)
+
+
+def _run_delivered_batch(batch: CreditBatch, session) -> None:
+    run_credit_batch(batch.pk)
+
+
+# The advisory locks' first key: runs of grants to many (notifications' emails use 0x5C0E).
+BATCH_RUN_LOCK_SPACE = 0x5C0B
+
+# A grant to many runs as a delivery: claimed, leased, retried with backoff and handed out
+# again after a crash by the mechanism that sends the emails. Its grants commit one by one
+# (in_transaction=False), so the batch's page shows its progress and no account stays
+# locked until the whole batch is done.
+CREDIT_BATCH = delivery.register(
+    delivery.Channel(
+        name="credit_batch",
+        model=CreditBatch,
+        load=lambda pks: CreditBatch.objects.filter(pk__in=pks),
+        send=_run_delivered_batch,
+        lock_space=BATCH_RUN_LOCK_SPACE,
+        status="run_status",
+        attempts="run_attempts",
+        error="run_error",
+        sent_at="ran_at",
+        next_attempt_at="next_run_at",
+        in_transaction=False,
+    )
+)

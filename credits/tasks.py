@@ -18,6 +18,8 @@ def check_ledger() -> bool:
     return ledger_check.check_and_report().ok
 
 
+# Grants to many now run as deliveries (services.CREDIT_BATCH); this task stays for tasks
+# queued before that, and to run a batch again by hand.
 @shared_task(name="credits.tasks.run_credit_batch", ignore_result=True)
 def run_credit_batch(batch_id: int) -> None:
     services.run_credit_batch(batch_id)

@@ -229,10 +229,7 @@ def transfer_credits(request, owner: str, pk: int):
     if request.method == "POST":
         form = TransferForm(request.POST, others=others)
         if form.is_valid():
-            other = form.others[form.cleaned_data["other"]]
-            source, target = (
-                (customer, other) if form.cleaned_data["direction"] == "out" else (other, customer)
-            )
+            source, target = form.parties(customer)
             try:
                 services.transfer_credits(
                     source,
@@ -289,7 +286,7 @@ def _grant_recipients(form: GrantToManyForm) -> list:
 @require_http_methods(["GET", "POST"])
 def grant_to_many(request):
     """ "Grant to many": the form; its first POST shows who gets what (the count and the
-    total) before the second, confirmed one records the batch and starts its task."""
+    total) before the second, confirmed one records the batch, which a worker then runs."""
     if not policies.can_adjust_balance(request.user):
         raise PermissionDenied
     companies = Company.objects.order_by("name", "pk")
@@ -342,6 +339,6 @@ def batch(request, pk: int):
         "rows": rows,
         "done": len(rows),
         "percent": round(100 * len(rows) / batch.total) if batch.total else 100,
-        "running": batch.status in ("pending", "running"),
+        "running": batch.is_running,
     }
     return render_page_or_part(request, "credits/batch.html", context, partials={"batch-progress"})

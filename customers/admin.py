@@ -1,8 +1,11 @@
-from django.contrib import admin
-from django.contrib.admin.utils import flatten_fieldsets
+from django.contrib import admin, messages
+from django.contrib.admin import actions as admin_actions
+from django.contrib.admin.utils import flatten_fieldsets, unquote
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.core.exceptions import PermissionDenied
+from django.shortcuts import redirect
+from django.urls import reverse
 
 from credits.admin import AdjustBalanceAdminMixin
 
@@ -83,6 +86,48 @@ class UserAdmin(AdjustBalanceAdminMixin, BaseUserAdmin):
             return readonly
         fields = flatten_fieldsets(self.get_fieldsets(request, obj))
         return (*readonly, *(f for f in fields if f not in self.fields_staff_edit_on_members))
+
+    # Nor does anyone but a superuser delete one: the Delete button is not shown, and the
+    # delete view and the bulk action refuse with a message rather than a bare 403.
+    SUPERUSER_NOT_DELETED = (
+        "Only a superuser can delete a superuser account: {names} {verb} not deleted."
+    )
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None and obj.is_superuser and not request.user.is_superuser:
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def _refuse_deleting_superusers(self, request, users) -> bool:
+        """Say so and return True when a non-superuser asks to delete superusers."""
+        if request.user.is_superuser:
+            return False
+        superusers = [user.email for user in users if user.is_superuser]
+        if superusers:
+            self.message_user(
+                request,
+                self.SUPERUSER_NOT_DELETED.format(
+                    names=", ".join(superusers), verb="was" if len(superusers) == 1 else "were"
+                ),
+                messages.ERROR,
+            )
+        return bool(superusers)
+
+    def delete_view(self, request, object_id, extra_context=None):
+        user = self.get_object(request, unquote(object_id))
+        if user is not None and self._refuse_deleting_superusers(request, [user]):
+            return redirect(reverse("admin:customers_user_change", args=[user.pk]))
+        return super().delete_view(request, object_id, extra_context)
+
+    actions = ["delete_selected"]
+
+    @admin.action(permissions=["delete"], description="Delete selected users")
+    def delete_selected(self, request, queryset):
+        """Django's bulk delete, but nothing at all when a superuser is among the users
+        and the one asking is not a superuser."""
+        if self._refuse_deleting_superusers(request, queryset.filter(is_superuser=True)):
+            return None
+        return admin_actions.delete_selected(self, request, queryset)
 
     def user_change_password(self, request, id, form_url=""):
         if not request.user.is_superuser:

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import trigger_client_event
 
 from credits import listing, policies, selectors
-from credits.forms import CompanyTransferForm, add_service_errors
+from credits.forms import TransferForm, add_service_errors
 
 from . import services
 from .member_forms import CreditsVisibilityForm, PasswordChangeForm, ProfileForm
@@ -162,7 +162,9 @@ def members_context(company) -> dict:
         "visibility_changes": company.credits_visibility_changes.select_related("changed_by")[
             :VISIBILITY_CHANGES_SHOWN
         ],
-        "transfer_form": CompanyTransferForm.blank(initial={"direction": "out"}, others=members),
+        "transfer_form": TransferForm.blank(
+            initial={"direction": "out"}, others=members, by="manager"
+        ),
         "available": selectors.get_available_balance(company),
     }
 

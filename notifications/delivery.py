@@ -80,7 +80,10 @@ class Channel:
     a context manager for what a batch's sends share (an SMTP connection, an HTTP client);
     `send(row, session)` sends one row or raises (any exception is a failed attempt).
     `lock_space` is the first key of the advisory locks that make deliveries of one row
-    run one at a time.
+    run one at a time. `in_transaction=False` is for a sender that commits its own work
+    as it goes (a grant to many, one transaction per grant, so its progress shows): it
+    runs outside the attempt's transaction, the outcome is recorded after it, and it must
+    take being run again (a crash between the two hands it out again).
     """
 
     name: str
@@ -95,6 +98,7 @@ class Channel:
     sent_at: str = "sent_at"
     next_attempt_at: str = "next_attempt_at"
     max_attempts: int = MAX_ATTEMPTS
+    in_transaction: bool = True
 
 
 _channels: dict[str, Channel] = {}
@@ -244,12 +248,14 @@ def deliver(name: str, pks) -> dict[int, tuple[str, str]]:
 
 
 def _attempt(ch: Channel, row, session) -> tuple[str, str]:
-    """One attempt at one row, and its outcome, in one transaction."""
+    """One attempt at one row, and its outcome, in one transaction (unless the channel's
+    sender commits its own work)."""
     now = timezone.now()
     attempts = getattr(row, ch.attempts) + 1
-    with transaction.atomic():
+    atomic = transaction.atomic if ch.in_transaction else nullcontext
+    with atomic():
         try:
-            with transaction.atomic():  # A database sink's error rolls back only this.
+            with atomic():  # A database sink's error rolls back only this.
                 ch.send(row, session)
         except Exception as error:  # Any failure of the channel counts.
             message = f"{type(error).__name__}: {error}"[:2000]

@@ -54,23 +54,38 @@ BEGIN
 END;
 $$ LANGUAGE plpgsql;
 
--- One notification per recipient of a row (reference p_reference), through the one writer.
+-- One notification per recipient of a row (reference p_reference) of account
+-- p_account_id, through the one writer. Who is told is the caller's to say
+-- (credits.notices.who_is_told); a NULL recipient, for a company with no active manager,
+-- is an email alone to the company's billing email, read here (the verbs' functions take
+-- no addresses, unlike the adjustment's).
+-- The function before p_account_id (a new argument makes a second function otherwise).
+DROP FUNCTION IF EXISTS credits_notify(
+    varchar, timestamptz, bigint[], varchar[], text[], varchar, numeric, varchar);
 CREATE OR REPLACE FUNCTION credits_notify(
     p_kind varchar, p_created_at timestamptz, p_recipients bigint[], p_subjects varchar[],
     p_bodies text[], p_link varchar, p_balance numeric, p_reference varchar,
-    OUT emails bigint[]
+    p_account_id bigint, OUT emails bigint[]
 ) AS $$
+DECLARE
+    address varchar;
 BEGIN
     emails := '{}';
     IF cardinality(p_recipients) IS NULL OR cardinality(p_recipients) = 0 THEN
         RETURN;
+    END IF;
+    IF array_position(p_recipients, NULL) IS NOT NULL THEN
+        SELECT c.email INTO address
+        FROM credits_creditaccount a JOIN customers_company c ON c.id = a.company_id
+        WHERE a.id = p_account_id;
     END IF;
     SELECT w.emails INTO emails FROM notifications_write(
         p_kind => p_kind, p_created_at => p_created_at,
         p_recipients => p_recipients, p_subjects => p_subjects, p_bodies => p_bodies,
         p_links => array_fill(p_link, ARRAY[cardinality(p_recipients)]),
         p_balances => array_fill(p_balance, ARRAY[cardinality(p_recipients)]),
-        p_references => array_fill(p_reference, ARRAY[cardinality(p_recipients)])) w;
+        p_references => array_fill(p_reference, ARRAY[cardinality(p_recipients)]),
+        p_addresses => array_fill(address, ARRAY[cardinality(p_recipients)])) w;
 END;
 $$ LANGUAGE plpgsql;
 
@@ -167,7 +182,8 @@ BEGIN
             today, today + p_grace_days, created_at);
     END IF;
     emails := credits_notify(p_notification_kind, created_at, p_recipients, p_subjects,
-                             p_bodies, p_link, balance, p_reference_prefix || transaction_id);
+                             p_bodies, p_link, balance, p_reference_prefix || transaction_id,
+                             account.id);
     status := 'ok';
 END;
 $$ LANGUAGE plpgsql;
@@ -264,7 +280,8 @@ BEGIN
     PERFORM credits_give_back(transaction_id, account.id, lots, shares, today,
                               today + p_grace_days, created_at);
     emails := credits_notify(p_notification_kind, created_at, p_recipients, p_subjects,
-                             p_bodies, p_link, balance, p_reference_prefix || transaction_id);
+                             p_bodies, p_link, balance, p_reference_prefix || transaction_id,
+                             account.id);
     status := 'ok';
 END;
 $$ LANGUAGE plpgsql;
@@ -322,7 +339,8 @@ BEGIN
     PERFORM credits_take_in_order(account.id, p_amount, p_hold_id => hold_id);
     available := available - p_amount;
     emails := credits_notify(p_notification_kind, created_at, p_recipients, p_subjects,
-                             p_bodies, p_link, account.balance, p_reference_prefix || hold_id);
+                             p_bodies, p_link, account.balance, p_reference_prefix || hold_id,
+                             account.id);
     status := 'ok';
 END;
 $$ LANGUAGE plpgsql;
@@ -407,7 +425,8 @@ BEGIN
         SELECT FROM credits_creditholdlot hl JOIN credits_creditlot l ON l.id = hl.lot_id
         WHERE hl.hold_id = hold.id AND l.expires_on < today AND l.remaining > 0);
     emails := credits_notify(p_notification_kind, created_at, p_recipients, p_subjects,
-                             p_bodies, p_link, balance, p_reference_prefix || transaction_id);
+                             p_bodies, p_link, balance, p_reference_prefix || transaction_id,
+                             account.id);
     status := 'ok';
 END;
 $$ LANGUAGE plpgsql;
@@ -453,7 +472,8 @@ BEGIN
         SELECT FROM credits_creditholdlot hl JOIN credits_creditlot l ON l.id = hl.lot_id
         WHERE hl.hold_id = hold.id AND l.expires_on < today AND l.remaining > 0);
     emails := credits_notify(p_notification_kind, created_at, p_recipients, p_subjects,
-                             p_bodies, p_link, account.balance, p_reference_prefix || hold.id);
+                             p_bodies, p_link, account.balance, p_reference_prefix || hold.id,
+                             account.id);
     status := 'ok';
 END;
 $$ LANGUAGE plpgsql;
@@ -542,10 +562,11 @@ BEGIN
     balance := source.balance - p_amount;
     emails := credits_notify(p_notification_kinds[1], created_at, p_out_recipients,
                              p_out_subjects, p_out_bodies, p_out_link, balance,
-                             p_reference_prefix || out_id)
+                             p_reference_prefix || out_id, source.id)
               || credits_notify(p_notification_kinds[2], created_at, p_in_recipients,
                                 p_in_subjects, p_in_bodies, p_in_link,
-                                target.balance + p_amount, p_reference_prefix || in_id);
+                                target.balance + p_amount, p_reference_prefix || in_id,
+                                target.id);
     status := 'ok';
 END;
 $$ LANGUAGE plpgsql;

@@ -1,13 +1,22 @@
 """The Django admin: ledger rows are read-only; adjustments go through the services."""
 
+import datetime as dt
 from decimal import Decimal
 
 import pytest
+from django.apps import apps
+from django.contrib import admin
 from django.contrib.auth.models import Permission
 from django.urls import reverse
 
 from credits import selectors, services
-from credits.models import CreditTransaction
+from credits.models import (
+    CreditBatch,
+    CreditHold,
+    CreditHoldLot,
+    CreditLotReturn,
+    CreditTransaction,
+)
 from tests.credits.ledger import snapshot
 from tests.factories import CompanyFactory, StaffFactory, UserFactory
 
@@ -115,3 +124,56 @@ def test_staff_who_may_edit_users_cannot_grant_themselves_permissions(client):
     assert editor.first_name != "Sneaky"
     assert not editor.is_superuser
     assert not editor.has_perm("credits.adjust_balance")
+
+
+LEDGER_MODELS = [
+    "credittransaction",
+    "creditlot",
+    "creditaccount",
+    "creditlotusage",
+    "creditlotreturn",
+    "credithold",
+    "creditholdlot",
+    "creditbatch",
+]
+
+
+def test_every_ledger_model_has_a_read_only_admin_page(client, superuser, clock):
+    assert {m._meta.model_name for m in apps.get_app_config("credits").get_models()} == set(
+        LEDGER_MODELS
+    )
+    assert all(admin.site.is_registered(m) for m in apps.get_app_config("credits").get_models())
+    member = UserFactory(email="findme@example.com")
+    services.add_credits(member, 10, memo="Welcome")
+    services.reverse_transaction(services.deduct_credits(member, 2))
+    services.hold_credits(member, 3, expires_at=clock.now + dt.timedelta(days=1), memo="Desk 3")
+    services.grant_to_many([member], 1, memo="Outage", idempotency_key="outage")
+    assert CreditLotReturn.objects.exists() and CreditHoldLot.objects.exists()
+    assert CreditHold.objects.exists() and CreditBatch.objects.exists()
+
+    for name in LEDGER_MODELS:
+        listing = client.get(reverse(f"admin:credits_{name}_changelist"), {"q": "findme"})
+        assert listing.status_code == 200, name
+        by_first_column = client.get(reverse(f"admin:credits_{name}_changelist"), {"o": "1"})
+        assert by_first_column.status_code == 200, name
+        row = apps.get_model("credits", name).objects.order_by("pk").first()
+        change = client.get(reverse(f"admin:credits_{name}_change", args=[row.pk]))
+        assert change.status_code == 200, name
+        assert b'name="_save"' not in change.content, name  # view only
+        assert not change.context["adminform"].form.fields, name  # every field read-only
+        for inline in change.context["inline_admin_formsets"]:
+            assert not inline.has_add_permission and not inline.has_change_permission, name
+        assert client.get(reverse(f"admin:credits_{name}_add")).status_code == 403, name
+        delete = reverse(f"admin:credits_{name}_delete", args=[row.pk])
+        assert client.post(delete, {"post": "yes"}).status_code == 403, name
+
+
+def test_a_batch_whose_run_failed_can_be_run_again_from_the_admin(client, superuser, clock):
+    batch = services.grant_to_many([UserFactory()], 1, idempotency_key="outage")
+    CreditBatch.objects.filter(pk=batch.pk).update(run_status="failed", run_attempts=6)
+    listing = reverse("admin:credits_creditbatch_changelist")
+    page = client.get(listing, {"run_status__exact": "failed"}).content.decode()
+    assert "Run failed batches again" in page
+    client.post(listing, {"action": "run_failed_again", "_selected_action": [batch.pk]})
+    batch.refresh_from_db()
+    assert (batch.run_status, batch.run_attempts, batch.next_run_at) == ("pending", 0, clock.now)

@@ -76,6 +76,27 @@ def test_each_check_is_one_query_whatever_the_number_of_accounts(ledger, django_
         ledger_check.run_checks()
 
 
+def test_a_ledger_with_every_verb_checks_out(ledger, clock, settings):
+    """Holds earmark lots, reversals and refunds give back to lots or into grace lots,
+    transfers add one lot per date: none of it is a mismatch."""
+    maria, acme = ledger["maria"], ledger["acme"]
+    lot_day = clock.today() + dt.timedelta(days=2)
+    services.add_credits(maria, 8, expires_on=lot_day)
+    deduction = services.deduct_credits(maria, 8)  # from the dated lot
+    booking = services.charge_credits(maria, 4, kind="booking")
+    ends = clock.now + dt.timedelta(days=10)
+    services.hold_credits(maria, 2, expires_at=ends, memo="Desk 3")  # stays held
+    services.capture_hold(services.hold_credits(maria, 3, expires_at=ends), 2)
+    services.release_hold(services.hold_credits(acme, 1, expires_at=ends))
+    services.transfer_credits(acme, maria, 12)  # two dates: the lot of 10 June and never
+    clock.advance(days=3)  # the dated lot's day passes
+    services.reverse_transaction(deduction)  # into a grace lot
+    services.refund_charge(booking, 1)
+    services.reverse_transaction(services.add_credits(acme, 5))
+    output, failed = run()
+    assert failed is None, output
+
+
 # (what is planted, the check that must find it, words its line says)
 CORRUPTIONS = {
     "balance_after off the chain": (

@@ -89,3 +89,20 @@ def test_a_reserved_kind_in_the_url_is_an_invalid_filter_like_any_other():
     ]
     unknown = TransactionFilterForm({"kind": "gift"})
     assert unknown.filters()["kinds"] is None and len(unknown.filter_errors()) == 1
+
+
+def test_one_transfer_form_with_the_staffs_or_a_managers_words():
+    from credits.forms import TransferForm
+
+    staff, manager = TransferForm(), TransferForm(by="manager")
+    assert [label for _, label in staff.fields["direction"].choices] == [
+        "From this customer",
+        "To this customer",
+    ]
+    assert staff.fields["other"].label == "Other customer"
+    assert [label for _, label in manager.fields["direction"].choices] == [
+        "From the company to the member",
+        "From the member to the company",
+    ]
+    assert manager.fields["other"].label == "Member"
+    assert manager.fields["memo"].help_text == "Optional. The member and the managers see it."

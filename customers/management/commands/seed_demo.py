@@ -15,6 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from credits import services
+from customers import services as customer_services
 from customers.models import Company, CompanyMembership, User
 
 PASSWORD = "spacecredits"
@@ -117,5 +118,78 @@ class Command(BaseCommand):
                     actor=admin,
                     idempotency_key=f"demo-{index}",
                 )
+        self._verbs(users, acme, studio, days_ago, now)
         services.expire_due_credits()
         self.stdout.write(self.style.SUCCESS(f"Demo data loaded. Password for all: {PASSWORD}"))
+
+    def _verbs(self, users, acme, studio, days_ago, now):
+        """The ledger's other verbs, so each screen has one to show: a reversal, a
+        refund, a captured hold and an open one, a transfer, a member's monthly limit
+        with a charge on their behalf, and a finished grant to many. Each is dated after
+        the customer's last row above, so every history stays in time order."""
+        admin, maria, tom, lena = (users[n] for n in ("admin", "maria", "tom", "lena"))
+        with clock_at(days_ago(18)):
+            mistake = services.add_credits(
+                tom, 100, memo="Day passes", actor=admin, idempotency_key="demo-typo"
+            )
+        with clock_at(days_ago(18, hour=11)):
+            services.reverse_transaction(
+                mistake, memo="Typed 100 instead of 10", actor=admin, idempotency_key="demo-undo"
+            )
+            services.add_credits(
+                tom, 10, memo="Day passes", actor=admin, idempotency_key="demo-typo-fixed"
+            )
+        with clock_at(days_ago(9)):
+            booking = services.charge_credits(
+                lena, 6, kind="booking", memo="Meeting room, 14:00–16:00", idempotency_key="demo-b1"
+            )
+        with clock_at(days_ago(8)):
+            services.refund_charge(
+                booking, 3, memo="Cancelled the second hour", idempotency_key="demo-refund"
+            )
+        with clock_at(days_ago(6)):
+            podcast = services.hold_credits(
+                studio,
+                10,
+                expires_at=days_ago(6, hour=13),
+                memo="Podcast studio, 10:00–12:00",
+                idempotency_key="demo-hold-podcast",
+            )
+        with clock_at(days_ago(6, hour=12)):
+            services.capture_hold(podcast, 8, idempotency_key="demo-capture-podcast")
+        with clock_at(days_ago(4)):
+            services.transfer_credits(
+                acme, tom, 10, memo="Client workshop budget", actor=maria, idempotency_key="demo-t1"
+            )
+        with clock_at(days_ago(2, hour=15)):
+            batch = services.grant_to_many(
+                [m.user for m in studio.memberships.select_related("user").order_by("pk")],
+                5,
+                memo="Thanks for hosting the community day",
+                actor=admin,
+                idempotency_key="demo-batch",
+            )
+            services.run_credit_batch(batch.pk)  # finished (its delivery then finds it so)
+        toms = acme.memberships.get(user=tom)
+        customer_services.set_monthly_credit_limit(toms, Decimal("40"), by=maria)
+        # Earlier this calendar month (the limit's), whatever day the demo is loaded.
+        month_start = timezone.make_aware(
+            dt.datetime.combine(timezone.localdate(now).replace(day=1), dt.time())
+        )
+        with clock_at(now - min(dt.timedelta(hours=2), (now - month_start) / 2)):
+            services.charge_credits(
+                acme,
+                8,
+                kind="booking",
+                memo="Phone booth, 1 hour",
+                on_behalf_of=tom,
+                idempotency_key="demo-b2",
+            )
+        with clock_at(now - dt.timedelta(hours=1)):
+            services.hold_credits(
+                maria,
+                6,
+                expires_at=now + dt.timedelta(days=3),
+                memo="Meeting room, Friday 10:00–12:00",
+                idempotency_key="demo-hold-maria",
+            )
