@@ -1322,8 +1322,7 @@ def grant_to_many(
             if {name: getattr(batch, name) for name in content} != content:
                 raise IdempotencyConflict(key)
             return batch
-        delivery.wake()  # the relay hears of it at commit
-        delivery.relay_after_commit()
+        delivery.relay_after_commit()  # with a broker, the relay's next poll takes it
     return batch
 
 
