@@ -31,7 +31,8 @@ class Received:
 class Receiver:
     server: ThreadingHTTPServer
     received: list[Received] = field(default_factory=list)
-    # Statuses to answer, in turn; once empty, 200. `answer(request)` decides instead.
+    # Statuses to answer, in turn; once empty, 200. `answer(request)` decides instead: a
+    # status, or (status, seconds to wait before answering).
     statuses: list[int] = field(default_factory=list)
     answer: object = None
     delay: float = 0.0
@@ -64,13 +65,17 @@ def start_receiver() -> Receiver:
                     status = receiver.answer(request)
                 else:
                     status = receiver.statuses.pop(0) if receiver.statuses else 200
-            if receiver.delay:
-                time.sleep(receiver.delay)
+            status, delay = status if isinstance(status, tuple) else (status, receiver.delay)
+            if delay:
+                time.sleep(delay)
             answer = b'{"ok": true}' if status < 300 else b"Internal trouble, try later"
-            self.send_response(status)
-            self.send_header("Content-Length", str(len(answer)))
-            self.end_headers()
-            self.wfile.write(answer)
+            try:
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the sender died waiting (a SIGKILLed worker)
 
         def log_message(self, *args):
             pass
