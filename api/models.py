@@ -156,6 +156,11 @@ class WebhookDelivery(models.Model):
         on_delete=models.CASCADE,
         related_name="deliveries",
         db_index=False,  # webhook_delivery_recent (endpoint, -id) serves every lookup
+        # No foreign key in the database: its check is a query and a KEY SHARE lock of the
+        # endpoint's row per delivery, inside the ledger's transaction (every concurrent
+        # change locking the same row). Endpoints are never deleted but by the ORM, which
+        # cascades (docs/api.md, "What it costs the ledger").
+        db_constraint=False,
     )
     event = models.CharField(max_length=40, choices=WebhookEvent.choices)
     object_id = models.BigIntegerField(help_text="The transaction's or the hold's id.")

@@ -38,7 +38,7 @@ class Migration(migrations.Migration):
                 ('sent_at', models.DateTimeField(blank=True, null=True)),
                 ('next_attempt_at', models.DateTimeField(blank=True, null=True)),
                 ('payload', models.TextField(blank=True, help_text='The body, as first sent: every retry sends the same bytes.')),
-                ('endpoint', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='deliveries', to='api.webhookendpoint')),
+                ('endpoint', models.ForeignKey(db_constraint=False, db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='deliveries', to='api.webhookendpoint')),
             ],
             options={
                 'verbose_name_plural': 'webhook deliveries',
