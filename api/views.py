@@ -4,6 +4,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
+from django_htmx.http import trigger_client_event
 
 from . import policies, selectors, services, webhook_delivery, webhooks
 from .forms import ApiKeyForm, WebhookEndpointForm
@@ -88,6 +89,11 @@ def webhook_endpoints(request):
         else:
             status = 422
     else:
+        if request.htmx:  # the endpoints' table, refreshed after a change elsewhere
+            endpoints = WebhookEndpoint.objects.all()
+            return render(
+                request, "api/webhook_endpoints.html#endpoints-table", {"endpoints": endpoints}
+            )
         form = WebhookEndpointForm()
     return _webhooks_page(request, form, secret, status)
 
@@ -129,5 +135,7 @@ def webhook_send_again(request, pk: int):
     webhook_delivery.send_again([row.pk])
     if request.htmx:
         endpoint = selectors.webhook_endpoints_with_recent_deliveries(pk=row.endpoint_id)[0]
-        return render(request, "api/webhook_endpoints.html#deliveries", {"endpoint": endpoint})
+        response = render(request, "api/webhook_endpoints.html#deliveries", {"endpoint": endpoint})
+        # The endpoint's status (failing since) may have changed: its table refreshes itself.
+        return trigger_client_event(response, "webhooksChanged")
     return redirect("api:webhooks")
