@@ -1,4 +1,4 @@
-"""One delivery mechanism for everything the app sends: emails now, webhooks next.
+"""One delivery mechanism for everything the app sends: emails and webhooks.
 
 A delivery is a row that says what to send and where it stands: a status (pending, sent,
 failed, off), the attempts made, the last error, when it was sent, and `next_attempt_at`,
@@ -23,7 +23,10 @@ why, and what each failure costs.
   the crash is over; a delivery the broker refused (it is away) is due again in REPUBLISH.
 
 A channel is a sender function and the row it reads (`Channel`, `register`): attempts,
-backoff, lease, failure and "send again" are this module's, the same for all of them.
+backoff, lease, failure and "send again" are this module's, the same for all of them (a
+channel may name its own backoff schedule, a condition on the rows the relay claims, and
+a hook run with each outcome). The channels: email (notifications/services.py) and
+webhook (api/webhook_delivery.py).
 All times come from django.utils.timezone.now(), passed to the SQL (never the database's
 now()), so tests move them with the app's clock.
 """
