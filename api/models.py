@@ -126,6 +126,12 @@ class WebhookEndpoint(models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
     )
+    # Since when every attempt has failed (empty after a success); an endpoint failing for
+    # SWITCH_OFF_AFTER (3 days) is switched off and its owner told (api/webhooks.py).
+    failing_since = models.DateTimeField(null=True, blank=True)
+    switched_off_at = models.DateTimeField(
+        null=True, blank=True, help_text="When it was switched off for failing."
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -134,3 +140,96 @@ class WebhookEndpoint(models.Model):
 
     def __str__(self):
         return self.url
+
+
+class WebhookDelivery(models.Model):
+    """One event for one endpoint: the webhook channel's row of notifications.delivery.
+
+    Written by the triggers of api/sql/webhooks.sql in the transaction of the ledger row or
+    hold it reports (the outbox), one per enabled endpoint that subscribes to the event.
+    The relay hands out only the oldest pending delivery of each (endpoint, customer), so
+    a customer's events reach an endpoint in commit order (docs/api.md, Webhooks).
+    """
+
+    endpoint = models.ForeignKey(
+        WebhookEndpoint,
+        on_delete=models.CASCADE,
+        related_name="deliveries",
+        db_index=False,  # webhook_delivery_recent (endpoint, -id) serves every lookup
+        # No foreign key in the database: its check is a query and a KEY SHARE lock of the
+        # endpoint's row per delivery, inside the ledger's transaction (every concurrent
+        # change locking the same row). Endpoints are never deleted but by the ORM, which
+        # cascades (docs/api.md, "What it costs the ledger").
+        db_constraint=False,
+    )
+    event = models.CharField(max_length=40, choices=WebhookEvent.choices)
+    object_id = models.BigIntegerField(help_text="The transaction's or the hold's id.")
+    customer_key = models.BigIntegerField(
+        help_text="The credit account whose event it is: deliveries of one account to one "
+        "endpoint go out in order."
+    )
+    created_at = models.DateTimeField(help_text="When the event happened (the ledger's clock).")
+    status = models.CharField(max_length=16, default="pending")
+    attempts = models.PositiveSmallIntegerField(default=0)
+    error = models.TextField(blank=True, help_text="The last attempt's error.")
+    sent_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    payload = models.TextField(
+        blank=True, help_text="The body, as first sent: every retry sends the same bytes."
+    )
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name_plural = "webhook deliveries"
+        constraints = [
+            # An event is delivered to an endpoint once: the triggers write it once.
+            models.UniqueConstraint(
+                fields=["endpoint", "event", "object_id"], name="webhook_delivery_once"
+            ),
+        ]
+        indexes = [
+            # The relay's question, every few seconds: which pending deliveries are due?
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=Q(status="pending"),
+                name="webhook_delivery_due",
+            ),
+            # ... and is an earlier one of the same endpoint and customer still pending?
+            models.Index(
+                fields=["endpoint", "customer_key", "id"],
+                condition=Q(status="pending"),
+                name="webhook_delivery_queue",
+            ),
+            # The staff page: an endpoint's recent deliveries.
+            models.Index(fields=["endpoint", "-id"], name="webhook_delivery_recent"),
+        ]
+
+    def __str__(self):
+        return f"{self.event} {self.object_id} → {self.endpoint_id}"
+
+    @property
+    def webhook_id(self) -> str:
+        """The `webhook-id` header: derived from the event, the same on every retry (and
+        for every endpoint), so a receiver can drop a duplicate."""
+        return f"msg_{self.event.replace('.', '_')}_{self.object_id}"
+
+
+class WebhookAttempt(models.Model):
+    """One try at a delivery, as staff see it: the answer, a little of its body, how long."""
+
+    delivery = models.ForeignKey(
+        WebhookDelivery, on_delete=models.CASCADE, related_name="attempt_log"
+    )
+    attempted_at = models.DateTimeField()
+    status_code = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="The HTTP status answered; empty when none came."
+    )
+    response_excerpt = models.CharField(max_length=500, blank=True)
+    duration_ms = models.PositiveIntegerField(default=0)
+    error = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-attempted_at", "-id"]
+
+    def __str__(self):
+        return f"{self.delivery_id} at {self.attempted_at}: {self.status_code or self.error}"

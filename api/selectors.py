@@ -15,6 +15,7 @@ from credits.models import CreditLot, CreditLotUsage, CreditTransaction
 from customers import selectors as customer_selectors
 from customers.models import Company, User
 
+from .models import WebhookAttempt, WebhookEndpoint
 from .problems import ApiProblem
 
 CUSTOMER_ID = re.compile(r"(user|company)_([1-9][0-9]{0,17})")
@@ -256,3 +257,36 @@ def list_transactions(customer, *, filters) -> dict:
         "data": [transaction_detail(row) for row in page],
         "next_cursor": _encode("t", page[-1].seq) if more else None,
     }
+
+
+# --- Holds ------------------------------------------------------------------------------
+
+
+def hold_detail(hold) -> dict:
+    """A hold as the API shows it (`id`, `customer_id`, `amount`, `status`, `expires_at`)."""
+    account = hold.account
+    owner = f"user_{account.user_id}" if account.user_id else f"company_{account.company_id}"
+    return {
+        "id": hold.pk,
+        "customer_id": owner,
+        "amount": money(hold.amount),
+        "status": hold.status,
+        "expires_at": hold.expires_at,
+    }
+
+
+# --- Webhooks ---------------------------------------------------------------------------
+
+RECENT_DELIVERIES = 10
+
+
+def webhook_endpoints_with_recent_deliveries(pk: int | None = None) -> list:
+    """The endpoints (or the one `pk` names), each with `recent_deliveries`: its latest
+    deliveries, newest first, with their attempts, oldest first."""
+    endpoints = list(WebhookEndpoint.objects.filter(**({"pk": pk} if pk else {})))
+    attempts = Prefetch("attempt_log", queryset=WebhookAttempt.objects.order_by("id"))
+    for endpoint in endpoints:
+        endpoint.recent_deliveries = list(
+            endpoint.deliveries.order_by("-id").prefetch_related(attempts)[:RECENT_DELIVERIES]
+        )
+    return endpoints

@@ -9,4 +9,9 @@ urlpatterns = [
     path("webhooks/", views.webhook_endpoints, name="webhooks"),
     path("webhooks/<int:pk>/roll-secret/", views.webhook_roll_secret, name="webhook-roll"),
     path("webhooks/<int:pk>/toggle/", views.webhook_toggle, name="webhook-toggle"),
+    path(
+        "webhooks/deliveries/<int:pk>/send-again/",
+        views.webhook_send_again,
+        name="webhook-send-again",
+    ),
 ]

@@ -4,10 +4,11 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
+from django_htmx.http import trigger_client_event
 
-from . import policies, services, webhooks
+from . import policies, selectors, services, webhook_delivery, webhooks
 from .forms import ApiKeyForm, WebhookEndpointForm
-from .models import ApiKey, WebhookEndpoint
+from .models import ApiKey, WebhookDelivery, WebhookEndpoint
 from .problems import problem
 
 
@@ -88,12 +89,21 @@ def webhook_endpoints(request):
         else:
             status = 422
     else:
+        if request.htmx:  # the endpoints' table, refreshed after a change elsewhere
+            endpoints = WebhookEndpoint.objects.all()
+            return render(
+                request, "api/webhook_endpoints.html#endpoints-table", {"endpoints": endpoints}
+            )
         form = WebhookEndpointForm()
     return _webhooks_page(request, form, secret, status)
 
 
 def _webhooks_page(request, form, secret, status=200):
-    context = {"form": form, "secret": secret, "endpoints": WebhookEndpoint.objects.all()}
+    context = {
+        "form": form,
+        "secret": secret,
+        "endpoints": selectors.webhook_endpoints_with_recent_deliveries(),
+    }
     return render(request, "api/webhook_endpoints.html", context, status=status)
 
 
@@ -112,4 +122,20 @@ def webhook_toggle(request, pk: int):
         return refused
     endpoint = get_object_or_404(WebhookEndpoint, pk=pk)
     webhooks.set_enabled(endpoint, not endpoint.enabled)
+    return redirect("api:webhooks")
+
+
+@require_POST
+def webhook_send_again(request, pk: int):
+    """A failed delivery pending again, with fresh attempts; htmx gets its endpoint's
+    deliveries back (the page's `deliveries` partial)."""
+    if refused := _guard(request, policies.can_manage_webhooks):
+        return refused
+    row = get_object_or_404(WebhookDelivery, pk=pk)
+    webhook_delivery.send_again([row.pk])
+    if request.htmx:
+        endpoint = selectors.webhook_endpoints_with_recent_deliveries(pk=row.endpoint_id)[0]
+        response = render(request, "api/webhook_endpoints.html#deliveries", {"endpoint": endpoint})
+        # The endpoint's status (failing since) may have changed: its table refreshes itself.
+        return trigger_client_event(response, "webhooksChanged")
     return redirect("api:webhooks")

@@ -2,8 +2,7 @@
 
 Signing is the `standardwebhooks` library's (webhook-id, webhook-timestamp,
 webhook-signature "v1,<base64 HMAC-SHA256>"), so any Standard Webhooks receiver verifies
-it. Delivery (an outbox row per event and endpoint, through notifications/delivery.py) is
-still to come: docs/api.md, "Left for later".
+it. Delivery is the webhook channel of notifications/delivery.py: api/webhook_delivery.py.
 """
 
 from __future__ import annotations
@@ -116,8 +115,12 @@ def roll_secret(endpoint: WebhookEndpoint) -> str:
 
 
 def set_enabled(endpoint: WebhookEndpoint, enabled: bool) -> WebhookEndpoint:
+    """Enable or disable; enabling starts its failing streak afresh (a switched-off
+    endpoint is enabled again by staff once its receiver works)."""
     endpoint.enabled = enabled
-    endpoint.save(update_fields=["enabled"])
+    if enabled:
+        endpoint.failing_since = endpoint.switched_off_at = None
+    endpoint.save(update_fields=["enabled", "failing_since", "switched_off_at"])
     return endpoint
 
 
@@ -126,6 +129,9 @@ def signature_headers(
 ) -> dict[str, str]:
     """The Standard Webhooks headers for `body`; during a rollover signed with both
     secrets (space-separated signatures, as the standard allows)."""
+    # In UTC: the library's sign() replaces the zone with UTC rather than converting, so a
+    # time in another zone would be signed as another instant than the header says.
+    timestamp = timestamp.astimezone(dt.UTC)
     keys = [endpoint.secret]
     if endpoint.previous_secret and endpoint.previous_secret_until > timezone.now():
         keys.append(endpoint.previous_secret)

@@ -1,4 +1,4 @@
-"""One delivery mechanism for everything the app sends: emails now, webhooks next.
+"""One delivery mechanism for everything the app sends: emails and webhooks.
 
 A delivery is a row that says what to send and where it stands: a status (pending, sent,
 failed, off), the attempts made, the last error, when it was sent, and `next_attempt_at`,
@@ -25,7 +25,10 @@ why, and what each failure costs.
   the crash is over; a delivery the broker refused (it is away) is due again in REPUBLISH.
 
 A channel is a sender function and the row it reads (`Channel`, `register`): attempts,
-backoff, lease, failure and "send again" are this module's, the same for all of them.
+backoff, lease, failure and "send again" are this module's, the same for all of them (a
+channel may name its own backoff schedule, a condition on the rows the relay claims, and
+a hook run with each outcome). The channels: email (notifications/services.py) and
+webhook (api/webhook_delivery.py).
 All times come from django.utils.timezone.now(), passed to the SQL (never the database's
 now()), so tests move them with the app's clock.
 """
@@ -64,6 +67,11 @@ RETRY_BASE_SECONDS = 10
 RETRY_MAX_SECONDS = 300
 
 
+class GiveUp(Exception):  # noqa: N818 (a verdict, not an error of ours)
+    """Raised by a sender for a delivery that no later attempt can send (an endpoint that
+    is switched off, say): it is failed at once, and staff can still "send again"."""
+
+
 class Status(models.TextChoices):
     PENDING = "pending", "Pending"
     SENT = "sent", "Sent"
@@ -80,10 +88,19 @@ class Channel:
     a context manager for what a batch's sends share (an SMTP connection, an HTTP client);
     `send(row, session)` sends one row or raises (any exception is a failed attempt).
     `lock_space` is the first key of the advisory locks that make deliveries of one row
-    run one at a time. `in_transaction=False` is for a sender that commits its own work
-    as it goes (a grant to many, one transaction per grant, so its progress shows): it
-    runs outside the attempt's transaction, the outcome is recorded after it, and it must
-    take being run again (a crash between the two hands it out again).
+    run one at a time.
+
+    Optional, per channel: `in_transaction=False` is for a sender that commits its own
+    work as it goes (a grant to many, one transaction per grant, so its progress shows):
+    it runs outside the attempt's transaction, the outcome is recorded after it, and it
+    must take being run again (a crash between the two hands it out again).
+
+    `backoff(attempts)`, the seconds before the next try after that many failed ones
+    (retry_countdown by default); `claim_filter`, an SQL condition on the
+    candidate row (`candidate.<column>`) that the relay claims only rows meeting (a
+    channel that keeps an order leaves out rows waiting for an earlier one);
+    `after_attempt(row, session, status, attempts, error)`, run in the transaction that
+    records each attempt's outcome (error is the exception, or None when it was sent).
     """
 
     name: str
@@ -99,6 +116,9 @@ class Channel:
     next_attempt_at: str = "next_attempt_at"
     max_attempts: int = MAX_ATTEMPTS
     in_transaction: bool = True
+    backoff: Callable[[int], float] | None = None
+    claim_filter: str = ""
+    after_attempt: Callable[..., None] | None = None
 
 
 _channels: dict[str, Channel] = {}
@@ -132,10 +152,11 @@ def retry_countdown(attempts: int) -> float:
 def _claim_sql(ch: Channel) -> str:
     table = connection.ops.quote_name(ch.model._meta.db_table)
     status, due = (connection.ops.quote_name(f) for f in (ch.status, ch.next_attempt_at))
+    condition = f" AND ({ch.claim_filter})" if ch.claim_filter else ""
     return f"""
         WITH due AS (
-            SELECT id FROM {table}
-            WHERE {status} = 'pending' AND {due} <= %(now)s
+            SELECT id FROM {table} AS candidate
+            WHERE {status} = 'pending' AND {due} <= %(now)s{condition}
             ORDER BY {due}
             LIMIT %(limit)s
             FOR UPDATE SKIP LOCKED
@@ -258,17 +279,22 @@ def _attempt(ch: Channel, row, session) -> tuple[str, str]:
             with atomic():  # A database sink's error rolls back only this.
                 ch.send(row, session)
         except Exception as error:  # Any failure of the channel counts.
+            failure = error
             message = f"{type(error).__name__}: {error}"[:2000]
-            failed = attempts >= ch.max_attempts
+            failed = attempts >= ch.max_attempts or isinstance(error, GiveUp)
             status, sent_at = (Status.FAILED if failed else Status.PENDING), None
-            due = None if failed else now + dt.timedelta(seconds=retry_countdown(attempts))
+            backoff = ch.backoff or retry_countdown
+            due = None if failed else now + dt.timedelta(seconds=backoff(attempts))
             logger.warning(
                 "%s delivery %s failed (attempt %s): %s", ch.name, row.pk, attempts, message
             )
         else:
+            failure = None
             status, sent_at, message, due = Status.SENT, now, "", None
         with connection.cursor() as cursor:
             cursor.execute(_outcome_sql(ch), [status, attempts, message, sent_at, due, row.pk])
+        if ch.after_attempt:
+            ch.after_attempt(row, session, status, attempts, failure)
     return status, message
 
 

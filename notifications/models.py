@@ -20,6 +20,7 @@ class NotificationKind(models.TextChoices):
     CREDITS_EXPIRING = "credits_expiring", "Credits expire soon"
     CREDITS_EXPIRED = "credits_expired", "Credits expired"
     CREDITS_HELD = "credits_held", "Credits held or released"
+    WEBHOOK_SWITCHED_OFF = "webhook_switched_off", "Webhook endpoint switched off"
 
 
 class EmailStatus(models.TextChoices):

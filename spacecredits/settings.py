@@ -319,3 +319,9 @@ CELERY_BEAT_SCHEDULE |= {
 # Webhook targets may be private or loopback addresses only when this is on (tests, a
 # space's own network); link-local and cloud metadata addresses are always refused.
 WEBHOOKS_ALLOW_PRIVATE = env_bool("WEBHOOKS_ALLOW_PRIVATE", TESTING)
+# Seconds before each retry of a webhook (api/webhook_delivery.py: Standard Webhooks'
+# schedule unless set, as "5,300,..."; tests shorten it) and each attempt's timeout.
+WEBHOOK_RETRY_SECONDS = [
+    float(s) for s in os.environ.get("WEBHOOK_RETRY_SECONDS", "").split(",") if s.strip()
+]
+WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("WEBHOOK_TIMEOUT_SECONDS", "10"))

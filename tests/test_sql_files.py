@@ -8,6 +8,7 @@ import pytest
 from django.db import connection
 from django.db.migrations.loader import MigrationLoader
 
+from api import sql_files as api_sql
 from credits import ledger_sql
 from notifications import sql_files as notification_sql
 from spacecredits.sqlfiles import ApplySQLFile
@@ -24,6 +25,7 @@ APPLIED = [
     (ledger_sql.files, "credits", "post_adjustment.sql"),
     (ledger_sql.files, "credits", "verbs.sql"),
     (notification_sql.files, "notifications", "write_notifications.sql"),
+    (api_sql.files, "api", "webhooks.sql"),
 ]
 IDS = [name for _, _, name in APPLIED]
 
@@ -35,7 +37,9 @@ def test_every_sql_file_is_applied_or_run_as_it_is():
         (ledger_sql.files.directory, "expire_due_holds.sql"),
     }
     every = {
-        (f.directory, n) for f in (ledger_sql.files, notification_sql.files) for n in f.names()
+        (f.directory, n)
+        for f in (ledger_sql.files, notification_sql.files, api_sql.files)
+        for n in f.names()
     }
     assert every == listed | run_by_services
 

@@ -1,5 +1,5 @@
 """Webhook endpoints: the URLs refused, the command, and signatures a Standard Webhooks
-receiver verifies (delivery itself is still to come)."""
+receiver verifies (delivery: test_webhook_delivery.py, test_webhook_worker.py)."""
 
 import datetime as dt
 import io

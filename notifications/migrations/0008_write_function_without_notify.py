@@ -8,7 +8,7 @@ from notifications import sql_files
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("notifications", "0006_credits_held"),
+        ("notifications", "0007_webhook_switched_off"),
     ]
 
     operations = [
