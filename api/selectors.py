@@ -11,7 +11,7 @@ from decimal import Decimal
 from django.db.models import Prefetch, Q, QuerySet
 
 from credits import selectors as ledger
-from credits.models import CreditLot, CreditLotUsage, CreditTransaction
+from credits.models import CreditHold, CreditLot, CreditLotReturn, CreditLotUsage, CreditTransaction
 from customers import selectors as customer_selectors
 from customers.models import Company, User
 
@@ -29,35 +29,31 @@ def customer_id(customer) -> str:
     return f"user_{customer.pk}" if isinstance(customer, User) else f"company_{customer.pk}"
 
 
-def not_found(what: str) -> ApiProblem:
-    return ApiProblem(404, "not_found", f"No {what} has this id.")
+def not_found(what: str, field: str | None = None) -> ApiProblem:
+    """A 404; `field` names the body's field that holds the id, when it is not the URL's."""
+    if field is None:
+        return ApiProblem(404, "not_found", f"No {what} has this id.")
+    message = f"No {what} has the id given as {field}."
+    return ApiProblem(404, "not_found", message, errors={field: [message]})
 
 
-def get_customer(value: str) -> User | Company:
+def get_customer(value: str, *, field: str | None = None) -> User | Company:
     """The customer `user_<id>` or `company_<id>` names, or a 404 (also for any id that is
     not of that form: to a client an id is a name, not a number to parse)."""
     match = CUSTOMER_ID.fullmatch(value)
     if match is None:
-        raise not_found("customer")
+        raise not_found("customer", field)
     model = User if match[1] == "user" else Company
     customer = model.objects.select_related("credit_account").filter(pk=int(match[2])).first()
     if customer is None:
-        raise not_found("customer")
+        raise not_found("customer", field)
     return customer
 
 
+ROW_ID = re.compile(r"[1-9][0-9]{0,17}")
+
+
 # --- Customers --------------------------------------------------------------------------
-
-
-def _held(customer) -> Decimal:
-    # Holds arrive with the ledger's other verbs (issue 13); until then nothing is held.
-    get_held = getattr(ledger, "get_held_balance", None)
-    return get_held(customer) if get_held else ZERO
-
-
-def _available(customer, balance: Decimal) -> Decimal:
-    get_available = getattr(ledger, "get_available_balance", None)
-    return get_available(customer) if get_available else balance
 
 
 def customer_summary(customer, balance: Decimal) -> dict:
@@ -74,10 +70,13 @@ def customer_summary(customer, balance: Decimal) -> dict:
 def customer_detail(customer) -> dict:
     buckets = ledger.get_expiration_breakdown(customer)
     balance = sum((amount for _, amount in buckets), ZERO)
+    # Available is the balance less what is held, as credits.selectors defines it: the
+    # balance is summed from the breakdown already read, so one query fewer.
+    held = ledger.get_held_balance(customer)
     return {
         **customer_summary(customer, balance),
-        "available": money(_available(customer, balance)),
-        "held": money(_held(customer)),
+        "available": money(balance - held),
+        "held": money(held),
         "buckets": [
             {"expires_on": expires_on, "amount": money(amount)} for expires_on, amount in buckets
         ],
@@ -167,11 +166,15 @@ def _with_details(rows: QuerySet[CreditTransaction]) -> QuerySet[CreditTransacti
     return rows.select_related("account", "actor", "api_change__api_key").prefetch_related(
         Prefetch("lots", queryset=CreditLot.objects.order_by("pk")),
         Prefetch("usages", queryset=CreditLotUsage.objects.select_related("lot").order_by("id")),
+        Prefetch(
+            "returns",
+            queryset=CreditLotReturn.objects.select_related("lot", "grace_lot").order_by("id"),
+        ),
     )
 
 
 def get_transaction(value: str) -> CreditTransaction:
-    if not re.fullmatch(r"[1-9][0-9]{0,17}", value):
+    if not ROW_ID.fullmatch(value):
         raise not_found("transaction")
     found = _with_details(CreditTransaction.objects.filter(pk=int(value))).first()
     if found is None:
@@ -186,25 +189,33 @@ def _actor(row: CreditTransaction) -> str | None:
     return row.actor.display_name if row.actor_id else None
 
 
-def transaction_detail(row: CreditTransaction) -> dict:
-    account = row.account
-    owner = f"user_{account.user_id}" if account.user_id else f"company_{account.company_id}"
-    # The lots it added (one; a transfer in adds one per expiration date), or those it took.
+def _owner(account) -> str:
+    return f"user_{account.user_id}" if account.user_id else f"company_{account.company_id}"
+
+
+def _lot(lot, amount: Decimal) -> dict:
+    return {"lot_id": lot.pk, "amount": money(amount), "expires_on": lot.expires_on}
+
+
+def _lots(row: CreditTransaction) -> list[dict]:
+    """Which lots the row moved: where a refund or reversal gave credits back (a lot
+    whose date had passed gives way to the new grace lot, which is also among the row's
+    own lots), the lots a row added (a transfer in adds one per expiration date), or
+    those it took from."""
+    returns = list(row.returns.all())
+    if returns:
+        return [_lot(given.grace_lot or given.lot, given.amount) for given in returns]
     added = list(row.lots.all())
     if added:
-        lots = [
-            {"lot_id": lot.pk, "amount": money(lot.amount), "expires_on": lot.expires_on}
-            for lot in added
-        ]
-    else:
-        lots = [
-            {"lot_id": use.lot_id, "amount": money(use.amount), "expires_on": use.lot.expires_on}
-            for use in row.usages.all()
-        ]
-    on_behalf_of = getattr(row, "on_behalf_of_id", None)
+        return [_lot(lot, lot.amount) for lot in added]
+    return [_lot(use.lot, use.amount) for use in row.usages.all()]
+
+
+def transaction_detail(row: CreditTransaction) -> dict:
+    on_behalf_of = row.on_behalf_of_id
     return {
         "id": row.pk,
-        "customer_id": owner,
+        "customer_id": _owner(row.account),
         "type": row.kind,
         "amount": money(row.amount),
         "balance_after": money(row.balance_after),
@@ -212,16 +223,37 @@ def transaction_detail(row: CreditTransaction) -> dict:
         "created_at": row.created_at,
         "expires_on": row.expires_on,
         "actor": _actor(row),
-        "lots": lots,
-        # The ledger's other verbs (issue 13) add these columns.
-        "reverses": getattr(row, "reverses_id", None),
-        "refunded_charge": getattr(row, "refunded_charge_id", None),
-        "hold_id": getattr(row, "hold_id", None),
+        "lots": _lots(row),
+        "reverses": row.reverses_id,
+        "refunded_charge": row.refunded_charge_id,
+        "hold_id": row.hold_id,
         "on_behalf_of": f"user_{on_behalf_of}" if on_behalf_of else None,
     }
 
 
-def _utc(moment: dt.datetime, field: str) -> dt.datetime:
+# --- Holds ------------------------------------------------------------------------------
+
+
+def get_hold(value: str) -> CreditHold:
+    if not ROW_ID.fullmatch(value):
+        raise not_found("hold")
+    found = CreditHold.objects.select_related("account").filter(pk=int(value)).first()
+    if found is None:
+        raise not_found("hold")
+    return found
+
+
+def hold_detail(hold: CreditHold) -> dict:
+    return {
+        "id": hold.pk,
+        "customer_id": _owner(hold.account),
+        "amount": money(hold.amount),
+        "status": hold.status,
+        "expires_at": hold.expires_at,
+    }
+
+
+def utc(moment: dt.datetime, field: str) -> dt.datetime:
     """The moment in UTC: PostgreSQL takes offsets up to 15:59 only, and Python up to 23:59."""
     try:
         return moment.astimezone(dt.UTC)
@@ -241,9 +273,9 @@ def list_transactions(customer, *, filters) -> dict:
     if filters.type:
         rows = rows.filter(kind=filters.type)
     if filters.created_gte:
-        rows = rows.filter(created_at__gte=_utc(filters.created_gte, "created_gte"))
+        rows = rows.filter(created_at__gte=utc(filters.created_gte, "created_gte"))
     if filters.created_lt:
-        rows = rows.filter(created_at__lt=_utc(filters.created_lt, "created_lt"))
+        rows = rows.filter(created_at__lt=utc(filters.created_lt, "created_lt"))
     if filters.cursor:
         parts = _decode(filters.cursor)
         if len(parts) != 2 or parts[0] != "t" or not parts[1].isdigit() or len(parts[1]) > 18:
