@@ -8,10 +8,17 @@ import datetime as dt
 import re
 from decimal import Decimal
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Prefetch, Q, QuerySet, prefetch_related_objects
 
 from credits import selectors as ledger
-from credits.models import CreditHold, CreditLot, CreditLotReturn, CreditLotUsage, CreditTransaction
+from credits.models import (
+    CreditHold,
+    CreditLot,
+    CreditLotReturn,
+    CreditLotUsage,
+    CreditTransaction,
+    TransactionKind,
+)
 from customers import selectors as customer_selectors
 from customers.models import Company, User
 
@@ -162,24 +169,35 @@ def list_customers(*, type: str | None, q: str, limit: int, cursor: str | None) 
 # --- Transactions -----------------------------------------------------------------------
 
 
+def _lot_prefetch(relation: str) -> Prefetch:
+    """The relation of a transaction that says which lots it moved (see _lots)."""
+    if relation == "lots":
+        return Prefetch("lots", queryset=CreditLot.objects.order_by("pk"))
+    model = CreditLotUsage if relation == "usages" else CreditLotReturn
+    related = ["lot"] if relation == "usages" else ["lot", "grace_lot"]
+    return Prefetch(relation, queryset=model.objects.select_related(*related).order_by("id"))
+
+
 def _with_details(rows: QuerySet[CreditTransaction]) -> QuerySet[CreditTransaction]:
     return rows.select_related("account", "actor", "api_change__api_key").prefetch_related(
-        Prefetch("lots", queryset=CreditLot.objects.order_by("pk")),
-        Prefetch("usages", queryset=CreditLotUsage.objects.select_related("lot").order_by("id")),
-        Prefetch(
-            "returns",
-            queryset=CreditLotReturn.objects.select_related("lot", "grace_lot").order_by("id"),
-        ),
+        *(_lot_prefetch(relation) for relation in ("lots", "usages", "returns"))
     )
+
+
+def with_lots(row: CreditTransaction) -> CreditTransaction:
+    """`row` with the lots it moved read (one query), for transaction_detail."""
+    prefetch_related_objects([row], _lot_prefetch(_lot_relation(row)))
+    return row
 
 
 def get_transaction(value: str) -> CreditTransaction:
     if not ROW_ID.fullmatch(value):
         raise not_found("transaction")
-    found = _with_details(CreditTransaction.objects.filter(pk=int(value))).first()
+    rows = CreditTransaction.objects.select_related("account", "actor", "api_change__api_key")
+    found = rows.filter(pk=int(value)).first()
     if found is None:
         raise not_found("transaction")
-    return found
+    return with_lots(found)
 
 
 def _actor(row: CreditTransaction) -> str | None:
@@ -193,22 +211,31 @@ def _owner(account) -> str:
     return f"user_{account.user_id}" if account.user_id else f"company_{account.company_id}"
 
 
+# The kinds whose credits go back to the lots they came from (CreditLotReturn).
+GIVING_BACK = {TransactionKind.REFUND, TransactionKind.REVERSAL}
+
+
 def _lot(lot, amount: Decimal) -> dict:
     return {"lot_id": lot.pk, "amount": money(amount), "expires_on": lot.expires_on}
 
 
+def _lot_relation(row: CreditTransaction) -> str:
+    """Where the lots a row moved are recorded: what a row that takes credits took from
+    each lot (usages); where a refund or reversal gave credits back (returns: to the lot,
+    or to the new grace lot when the lot's date had passed); the lots a row added (a
+    transfer in adds one per date)."""
+    if row.amount < 0:
+        return "usages"
+    return "returns" if row.kind in GIVING_BACK else "lots"
+
+
 def _lots(row: CreditTransaction) -> list[dict]:
-    """Which lots the row moved: where a refund or reversal gave credits back (a lot
-    whose date had passed gives way to the new grace lot, which is also among the row's
-    own lots), the lots a row added (a transfer in adds one per expiration date), or
-    those it took from."""
-    returns = list(row.returns.all())
-    if returns:
-        return [_lot(given.grace_lot or given.lot, given.amount) for given in returns]
-    added = list(row.lots.all())
-    if added:
-        return [_lot(lot, lot.amount) for lot in added]
-    return [_lot(use.lot, use.amount) for use in row.usages.all()]
+    relation = _lot_relation(row)
+    if relation == "usages":
+        return [_lot(use.lot, use.amount) for use in row.usages.all()]
+    if relation == "returns":
+        return [_lot(given.grace_lot or given.lot, given.amount) for given in row.returns.all()]
+    return [_lot(lot, lot.amount) for lot in row.lots.all()]
 
 
 def transaction_detail(row: CreditTransaction) -> dict:
