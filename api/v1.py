@@ -354,7 +354,8 @@ def hold_credits(request, customer_id: str, payload: schemas.HoldCredits):
     **WRITE_OPERATION,
 )
 def capture_hold(request, hold_id: str, payload: Body[schemas.CaptureHold] = None):
-    payload = payload or schemas.CaptureHold()
+    if payload is None:  # no body: every field's default
+        payload = schemas.CaptureHold()
 
     def change():
         hold = selectors.get_hold(hold_id)
@@ -390,7 +391,8 @@ def release_hold(request, hold_id: str):
     **WRITE_OPERATION,
 )
 def refund(request, transaction_id: str, payload: Body[schemas.Refund] = None):
-    payload = payload or schemas.Refund()
+    if payload is None:  # no body: every field's default
+        payload = schemas.Refund()
 
     def change():
         charge = selectors.get_transaction(transaction_id)
@@ -409,7 +411,8 @@ def refund(request, transaction_id: str, payload: Body[schemas.Refund] = None):
     **WRITE_OPERATION,
 )
 def reverse(request, transaction_id: str, payload: Body[schemas.Reverse] = None):
-    payload = payload or schemas.Reverse()
+    if payload is None:  # no body: every field's default
+        payload = schemas.Reverse()
 
     def change():
         row = ledger.reverse_transaction(
