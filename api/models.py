@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from credits.models import CreditTransaction
+from credits.models import CreditHold, CreditTransaction
 
 
 class Scope(models.TextChoices):
@@ -69,6 +69,19 @@ class ApiKeyChange(models.Model):
 
     def __str__(self):
         return f"transaction {self.transaction_id} by API key {self.api_key_id}"
+
+
+class ApiKeyHold(models.Model):
+    """A hold made through an API key (a hold is no ledger row; its capture is, and that
+    has its ApiKeyChange)."""
+
+    hold = models.OneToOneField(
+        CreditHold, primary_key=True, on_delete=models.PROTECT, related_name="api_change"
+    )
+    api_key = models.ForeignKey(ApiKey, on_delete=models.PROTECT, related_name="holds")
+
+    def __str__(self):
+        return f"hold {self.hold_id} by API key {self.api_key_id}"
 
 
 class IdempotencyRecord(models.Model):

@@ -35,6 +35,7 @@ def problem_body(
     title: str | None = None,
     errors: dict[str, list[str]] | None = None,
     available: Decimal | None = None,
+    remaining: Decimal | None = None,
 ) -> dict:
     body = {
         "type": type_uri(code),
@@ -46,6 +47,8 @@ def problem_body(
         body["errors"] = errors
     if available is not None:
         body["available"] = f"{available:.2f}"
+    if remaining is not None:
+        body["remaining"] = f"{remaining:.2f}"
     return body
 
 

@@ -53,6 +53,11 @@ class Problem(BaseModel):
         description="For insufficient credits: what can be spent.",
         pattern=AMOUNT_FIELD["pattern"],
     )
+    remaining: Amount | None = Field(
+        None,
+        description="For a member's monthly limit: what is left of it this month.",
+        pattern=AMOUNT_FIELD["pattern"],
+    )
 
 
 class Bucket(BaseModel):
@@ -97,12 +102,35 @@ class Transaction(BaseModel):
         description="Who made it: an admin's name, `API: <key name>`, or null (the system)."
     )
     lots: list[LotUse] = Field(
-        description="For additions the lot it created; for deductions what it took from each."
+        description="For additions the lots it created; for deductions, charges, expiries "
+        "and transfers out what it took from each; for refunds and reversals that give "
+        "credits back the lots it gave them back to (a new one when the lot had expired)."
     )
-    reverses: int | None
-    refunded_charge: int | None
-    hold_id: int | None
+    reverses: int | None = Field(description="For a reversal: the transaction it undoes.")
+    refunded_charge: int | None = Field(description="For a refund: the booking it refunds.")
+    hold_id: int | None = Field(description="For a booking that captured a hold: the hold.")
     on_behalf_of: str | None = Field(description="The member a company was charged for.")
+
+
+class Transfer(BaseModel):
+    transfer_out: Transaction = Field(description="The `transfer_out` of the source.")
+    transfer_in: Transaction = Field(description="The `transfer_in` of the target (`to`).")
+
+
+HoldStatus = Literal["held", "captured", "released", "expired"]
+
+
+class Hold(BaseModel):
+    id: int
+    customer_id: str = Field(**CUSTOMER_ID)
+    amount: Amount = Field(**AMOUNT_FIELD)
+    status: HoldStatus
+    expires_at: dt.datetime = Field(description="When the credits are freed unless captured.")
+
+
+class Ping(BaseModel):
+    api_key: str = Field(description="The name of the key the request was made with.")
+    scope: Literal["read", "write"]
 
 
 class CustomerList(BaseModel):
@@ -133,6 +161,42 @@ class Charge(Input):
     on_behalf_of: str | None = Field(
         None, description="For a company: the member (`user_<id>`) it is charged for."
     )
+
+
+MEMO_IN = {"description": "Plain text, at most 500 characters."}
+
+
+class HoldCredits(Input):
+    amount: str = Field(**AMOUNT_IN)
+    expires_at: AwareDatetime = Field(
+        description="When the hold ends (ISO 8601 with offset), in the future.",
+        examples=["2026-06-01T18:00:00+02:00"],
+    )
+    memo: str = Field("", **MEMO_IN)
+
+
+class CaptureHold(Input):
+    amount: str | None = Field(
+        None, description="At most the held amount (null: all of it); the rest is freed."
+    )
+    memo: str = Field("", **MEMO_IN)
+
+
+class Refund(Input):
+    amount: str | None = Field(
+        None, description="At most what is left to refund of the booking (null: all of it)."
+    )
+    memo: str = Field("", **MEMO_IN)
+
+
+class Reverse(Input):
+    memo: str = Field("", **MEMO_IN)
+
+
+class TransferCredits(Input):
+    to: str = Field(description="The customer (`user_<id>` or `company_<id>`) who receives.")
+    amount: str = Field(**AMOUNT_IN)
+    memo: str = Field("", **MEMO_IN)
 
 
 class TransactionFilters(BaseModel):

@@ -8,10 +8,17 @@ import datetime as dt
 import re
 from decimal import Decimal
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Prefetch, Q, QuerySet, prefetch_related_objects
 
 from credits import selectors as ledger
-from credits.models import CreditLot, CreditLotUsage, CreditTransaction
+from credits.models import (
+    CreditHold,
+    CreditLot,
+    CreditLotReturn,
+    CreditLotUsage,
+    CreditTransaction,
+    TransactionKind,
+)
 from customers import selectors as customer_selectors
 from customers.models import Company, User
 
@@ -30,35 +37,31 @@ def customer_id(customer) -> str:
     return f"user_{customer.pk}" if isinstance(customer, User) else f"company_{customer.pk}"
 
 
-def not_found(what: str) -> ApiProblem:
-    return ApiProblem(404, "not_found", f"No {what} has this id.")
+def not_found(what: str, field: str | None = None) -> ApiProblem:
+    """A 404; `field` names the body's field that holds the id, when it is not the URL's."""
+    if field is None:
+        return ApiProblem(404, "not_found", f"No {what} has this id.")
+    message = f"No {what} has the id given as {field}."
+    return ApiProblem(404, "not_found", message, errors={field: [message]})
 
 
-def get_customer(value: str) -> User | Company:
+def get_customer(value: str, *, field: str | None = None) -> User | Company:
     """The customer `user_<id>` or `company_<id>` names, or a 404 (also for any id that is
     not of that form: to a client an id is a name, not a number to parse)."""
     match = CUSTOMER_ID.fullmatch(value)
     if match is None:
-        raise not_found("customer")
+        raise not_found("customer", field)
     model = User if match[1] == "user" else Company
     customer = model.objects.select_related("credit_account").filter(pk=int(match[2])).first()
     if customer is None:
-        raise not_found("customer")
+        raise not_found("customer", field)
     return customer
 
 
+ROW_ID = re.compile(r"[1-9][0-9]{0,17}")
+
+
 # --- Customers --------------------------------------------------------------------------
-
-
-def _held(customer) -> Decimal:
-    # Holds arrive with the ledger's other verbs (issue 13); until then nothing is held.
-    get_held = getattr(ledger, "get_held_balance", None)
-    return get_held(customer) if get_held else ZERO
-
-
-def _available(customer, balance: Decimal) -> Decimal:
-    get_available = getattr(ledger, "get_available_balance", None)
-    return get_available(customer) if get_available else balance
 
 
 def customer_summary(customer, balance: Decimal) -> dict:
@@ -75,10 +78,13 @@ def customer_summary(customer, balance: Decimal) -> dict:
 def customer_detail(customer) -> dict:
     buckets = ledger.get_expiration_breakdown(customer)
     balance = sum((amount for _, amount in buckets), ZERO)
+    # Available is the balance less what is held, as credits.selectors defines it: the
+    # balance is summed from the breakdown already read, so one query fewer.
+    held = ledger.get_held_balance(customer)
     return {
         **customer_summary(customer, balance),
-        "available": money(_available(customer, balance)),
-        "held": money(_held(customer)),
+        "available": money(balance - held),
+        "held": money(held),
         "buckets": [
             {"expires_on": expires_on, "amount": money(amount)} for expires_on, amount in buckets
         ],
@@ -164,20 +170,35 @@ def list_customers(*, type: str | None, q: str, limit: int, cursor: str | None) 
 # --- Transactions -----------------------------------------------------------------------
 
 
+def _lot_prefetch(relation: str) -> Prefetch:
+    """The relation of a transaction that says which lots it moved (see _lots)."""
+    if relation == "lots":
+        return Prefetch("lots", queryset=CreditLot.objects.order_by("pk"))
+    model = CreditLotUsage if relation == "usages" else CreditLotReturn
+    related = ["lot"] if relation == "usages" else ["lot", "grace_lot"]
+    return Prefetch(relation, queryset=model.objects.select_related(*related).order_by("id"))
+
+
 def _with_details(rows: QuerySet[CreditTransaction]) -> QuerySet[CreditTransaction]:
     return rows.select_related("account", "actor", "api_change__api_key").prefetch_related(
-        Prefetch("lots", queryset=CreditLot.objects.order_by("pk")),
-        Prefetch("usages", queryset=CreditLotUsage.objects.select_related("lot").order_by("id")),
+        *(_lot_prefetch(relation) for relation in ("lots", "usages", "returns"))
     )
 
 
+def with_lots(row: CreditTransaction) -> CreditTransaction:
+    """`row` with the lots it moved read (one query), for transaction_detail."""
+    prefetch_related_objects([row], _lot_prefetch(_lot_relation(row)))
+    return row
+
+
 def get_transaction(value: str) -> CreditTransaction:
-    if not re.fullmatch(r"[1-9][0-9]{0,17}", value):
+    if not ROW_ID.fullmatch(value):
         raise not_found("transaction")
-    found = _with_details(CreditTransaction.objects.filter(pk=int(value))).first()
+    rows = CreditTransaction.objects.select_related("account", "actor", "api_change__api_key")
+    found = rows.filter(pk=int(value)).first()
     if found is None:
         raise not_found("transaction")
-    return found
+    return with_lots(found)
 
 
 def _actor(row: CreditTransaction) -> str | None:
@@ -187,25 +208,42 @@ def _actor(row: CreditTransaction) -> str | None:
     return row.actor.display_name if row.actor_id else None
 
 
+def _owner(account) -> str:
+    return f"user_{account.user_id}" if account.user_id else f"company_{account.company_id}"
+
+
+# The kinds whose credits go back to the lots they came from (CreditLotReturn).
+GIVING_BACK = {TransactionKind.REFUND, TransactionKind.REVERSAL}
+
+
+def _lot(lot, amount: Decimal) -> dict:
+    return {"lot_id": lot.pk, "amount": money(amount), "expires_on": lot.expires_on}
+
+
+def _lot_relation(row: CreditTransaction) -> str:
+    """Where the lots a row moved are recorded: what a row that takes credits took from
+    each lot (usages); where a refund or reversal gave credits back (returns: to the lot,
+    or to the new grace lot when the lot's date had passed); the lots a row added (a
+    transfer in adds one per date)."""
+    if row.amount < 0:
+        return "usages"
+    return "returns" if row.kind in GIVING_BACK else "lots"
+
+
+def _lots(row: CreditTransaction) -> list[dict]:
+    relation = _lot_relation(row)
+    if relation == "usages":
+        return [_lot(use.lot, use.amount) for use in row.usages.all()]
+    if relation == "returns":
+        return [_lot(given.grace_lot or given.lot, given.amount) for given in row.returns.all()]
+    return [_lot(lot, lot.amount) for lot in row.lots.all()]
+
+
 def transaction_detail(row: CreditTransaction) -> dict:
-    account = row.account
-    owner = f"user_{account.user_id}" if account.user_id else f"company_{account.company_id}"
-    # The lots it added (one; a transfer in adds one per expiration date), or those it took.
-    added = list(row.lots.all())
-    if added:
-        lots = [
-            {"lot_id": lot.pk, "amount": money(lot.amount), "expires_on": lot.expires_on}
-            for lot in added
-        ]
-    else:
-        lots = [
-            {"lot_id": use.lot_id, "amount": money(use.amount), "expires_on": use.lot.expires_on}
-            for use in row.usages.all()
-        ]
-    on_behalf_of = getattr(row, "on_behalf_of_id", None)
+    on_behalf_of = row.on_behalf_of_id
     return {
         "id": row.pk,
-        "customer_id": owner,
+        "customer_id": _owner(row.account),
         "type": row.kind,
         "amount": money(row.amount),
         "balance_after": money(row.balance_after),
@@ -213,65 +251,11 @@ def transaction_detail(row: CreditTransaction) -> dict:
         "created_at": row.created_at,
         "expires_on": row.expires_on,
         "actor": _actor(row),
-        "lots": lots,
-        # The ledger's other verbs (issue 13) add these columns.
-        "reverses": getattr(row, "reverses_id", None),
-        "refunded_charge": getattr(row, "refunded_charge_id", None),
-        "hold_id": getattr(row, "hold_id", None),
+        "lots": _lots(row),
+        "reverses": row.reverses_id,
+        "refunded_charge": row.refunded_charge_id,
+        "hold_id": row.hold_id,
         "on_behalf_of": f"user_{on_behalf_of}" if on_behalf_of else None,
-    }
-
-
-def _utc(moment: dt.datetime, field: str) -> dt.datetime:
-    """The moment in UTC: PostgreSQL takes offsets up to 15:59 only, and Python up to 23:59."""
-    try:
-        return moment.astimezone(dt.UTC)
-    except OverflowError:
-        raise ApiProblem(
-            422,
-            "invalid_values",
-            "A time is out of range.",
-            errors={field: ["Give a time between the years 1 and 9999."]},
-        )
-
-
-def list_transactions(customer, *, filters) -> dict:
-    """Newest first by the account's `seq`: rows added while a client walks the pages get
-    higher seqs, so they never shift the rows of the pages still to come."""
-    rows = ledger.get_transactions(customer)
-    if filters.type:
-        rows = rows.filter(kind=filters.type)
-    if filters.created_gte:
-        rows = rows.filter(created_at__gte=_utc(filters.created_gte, "created_gte"))
-    if filters.created_lt:
-        rows = rows.filter(created_at__lt=_utc(filters.created_lt, "created_lt"))
-    if filters.cursor:
-        parts = _decode(filters.cursor)
-        if len(parts) != 2 or parts[0] != "t" or not parts[1].isdigit() or len(parts[1]) > 18:
-            raise bad_cursor()
-        rows = rows.filter(seq__lt=int(parts[1]))
-    fetched = list(_with_details(rows.order_by("-seq"))[: filters.limit + 1])
-    page = fetched[: filters.limit]
-    more = len(fetched) > filters.limit
-    return {
-        "data": [transaction_detail(row) for row in page],
-        "next_cursor": _encode("t", page[-1].seq) if more else None,
-    }
-
-
-# --- Holds ------------------------------------------------------------------------------
-
-
-def hold_detail(hold) -> dict:
-    """A hold as the API shows it (`id`, `customer_id`, `amount`, `status`, `expires_at`)."""
-    account = hold.account
-    owner = f"user_{account.user_id}" if account.user_id else f"company_{account.company_id}"
-    return {
-        "id": hold.pk,
-        "customer_id": owner,
-        "amount": money(hold.amount),
-        "status": hold.status,
-        "expires_at": hold.expires_at,
     }
 
 

@@ -108,7 +108,7 @@ def main() -> None:
     from customers.models import User
     from notifications.models import Notification
 
-    from . import config, delivery, fixtures, pages, reads, report, sweep, verbs, writes
+    from . import api, config, delivery, fixtures, pages, reads, report, sweep, verbs, writes
 
     try:
         log(f"Database {BENCH_DATABASE}: migrating")
@@ -199,6 +199,10 @@ def main() -> None:
                     f" p95 {d.p95_ms:.0f} ms ({d.emails} emails, {d.missing} not sent in 60 s)"
                 )
             results.outbox[name] = outbox_runs(stack, user_ids, rows, log)
+        log("The API through gunicorn: GET customer vs ping, POST charges vs TPC-B")
+        api_result = api.run(server_url, PGBENCH_DATABASE, bench_url, spread_ids)
+        for line in api.target_table(api_result).splitlines()[2:]:
+            log("  " + line)
         os.remove(script)
         _drop(server_url, PGBENCH_DATABASE)
         log("A hold then its capture against an adjustment (one client)")
@@ -269,6 +273,7 @@ def main() -> None:
 
         results.minutes = (time.monotonic() - started) / 60
         table = report.write(results, ROOT / "docs")
+        table += "\n" + api.write(api_result, ROOT / "docs")
         print()
         print(table)
     finally:

@@ -158,7 +158,7 @@ def test_charge_201_takes_earliest_expiring_first_and_409_says_what_is_available
     assert admin.status_code == 201 and admin.json()["type"] == "admin_charge"
 
 
-def test_charge_on_behalf_of_waits_for_the_ledger_verbs(api):
+def test_charge_on_behalf_of_someone_not_a_member_is_422(api):
     company, member = CompanyFactory(), UserFactory()
     services.add_credits(company, 5)
     response = api.post(

@@ -2,6 +2,7 @@
 real gunicorn on the test database: no 5xx, and every status, content type, header and
 body as the schema says. A run of about a minute."""
 
+import datetime as dt
 import os
 import signal
 import socket
@@ -12,10 +13,11 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from django.utils import timezone
 
 from api import services as api_services
 from credits import services
-from tests.factories import CompanyFactory, UserFactory
+from tests.factories import CompanyFactory, MembershipFactory, UserFactory
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -98,9 +100,14 @@ def test_every_response_matches_the_schema_and_none_is_a_5xx(api_server, setting
     base, env = api_server
     settings.API_KEY_SECRET = env["API_KEY_SECRET"]  # the key is hashed as the server hashes
     key = api_services.create_api_key(name="Schemathesis", scope="write").key
+    # Small ids of every kind, for the made-up paths to find: members of companies (for
+    # transfers and charges on behalf), holds, bookings to refund, additions to reverse.
     for n in range(3):
-        services.add_credits(UserFactory(), 50 + n)
-        services.add_credits(CompanyFactory(), 20)
+        membership = MembershipFactory(company=CompanyFactory(), user=UserFactory())
+        services.add_credits(membership.user, 50 + n)
+        services.add_credits(membership.company, 20)
+        services.hold_credits(membership.user, 5, expires_at=timezone.now() + dt.timedelta(hours=1))
+        services.charge_credits(membership.company, 2, kind="booking")
     run = subprocess.run(
         [
             BIN / "schemathesis",
