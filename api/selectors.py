@@ -259,6 +259,65 @@ def transaction_detail(row: CreditTransaction) -> dict:
     }
 
 
+# --- Holds ------------------------------------------------------------------------------
+
+
+def get_hold(value: str) -> CreditHold:
+    if not ROW_ID.fullmatch(value):
+        raise not_found("hold")
+    found = CreditHold.objects.select_related("account").filter(pk=int(value)).first()
+    if found is None:
+        raise not_found("hold")
+    return found
+
+
+def hold_detail(hold: CreditHold) -> dict:
+    return {
+        "id": hold.pk,
+        "customer_id": _owner(hold.account),
+        "amount": money(hold.amount),
+        "status": hold.status,
+        "expires_at": hold.expires_at,
+    }
+
+
+def utc(moment: dt.datetime, field: str) -> dt.datetime:
+    """The moment in UTC: PostgreSQL takes offsets up to 15:59 only, and Python up to 23:59."""
+    try:
+        return moment.astimezone(dt.UTC)
+    except OverflowError:
+        raise ApiProblem(
+            422,
+            "invalid_values",
+            "A time is out of range.",
+            errors={field: ["Give a time between the years 1 and 9999."]},
+        )
+
+
+def list_transactions(customer, *, filters) -> dict:
+    """Newest first by the account's `seq`: rows added while a client walks the pages get
+    higher seqs, so they never shift the rows of the pages still to come."""
+    rows = ledger.get_transactions(customer)
+    if filters.type:
+        rows = rows.filter(kind=filters.type)
+    if filters.created_gte:
+        rows = rows.filter(created_at__gte=utc(filters.created_gte, "created_gte"))
+    if filters.created_lt:
+        rows = rows.filter(created_at__lt=utc(filters.created_lt, "created_lt"))
+    if filters.cursor:
+        parts = _decode(filters.cursor)
+        if len(parts) != 2 or parts[0] != "t" or not parts[1].isdigit() or len(parts[1]) > 18:
+            raise bad_cursor()
+        rows = rows.filter(seq__lt=int(parts[1]))
+    fetched = list(_with_details(rows.order_by("-seq"))[: filters.limit + 1])
+    page = fetched[: filters.limit]
+    more = len(fetched) > filters.limit
+    return {
+        "data": [transaction_detail(row) for row in page],
+        "next_cursor": _encode("t", page[-1].seq) if more else None,
+    }
+
+
 # --- Webhooks ---------------------------------------------------------------------------
 
 RECENT_DELIVERIES = 10
