@@ -21,6 +21,11 @@
 -- The moment (docs/ledger.md, "Clock"): p_now is the caller's reading of the app's clock,
 -- moved on to the account's newest transaction if it is earlier.
 --
+-- Every function here is planned once per connection (SET plan_cache_mode =
+-- force_generic_plan): left to choose, PostgreSQL planned their array-parameter queries
+-- afresh on every call (custom plans looked cheaper), which cost more than running them
+-- (notifications_write: 0.27 ms a call against 0.11 ms; docs/performance.md, round six).
+--
 -- This file is the function: change it here and add a migration that applies it again
 -- (credits.ledger_sql.apply). Applying it twice changes nothing.
 
@@ -62,7 +67,7 @@ BEGIN
         RAISE EXCEPTION 'Account %: lots hold % less than its balance', p_account_id, need;
     END IF;
 END;
-$$ LANGUAGE plpgsql;
+$$ LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan;
 
 -- What a member has spent of a company's credits in the calendar month (the space's zone)
 -- of p_moment, net of refunds and reversals: each refund or reversal counts in the month
@@ -82,7 +87,7 @@ BEGIN
       AND t.created_at >= month_start AND COALESCE(c.created_at, t.created_at) >= month_start;
     RETURN spent;
 END;
-$$ LANGUAGE plpgsql;
+$$ LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan;
 
 -- The function as it was before it took p_addresses, and before p_on_behalf_of and
 -- p_batch_id (another signature would otherwise stay beside this one).
@@ -194,4 +199,4 @@ BEGIN
         p_addresses => p_addresses) w;
     status := 'ok';
 END;
-$$ LANGUAGE plpgsql;
+$$ LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan;

@@ -13,6 +13,11 @@
 --
 -- This file is the functions: change it here and add a migration that applies it again
 -- (credits.ledger_sql.apply). Applying it twice changes nothing.
+--
+-- Every function here is planned once per connection (SET plan_cache_mode =
+-- force_generic_plan): left to choose, PostgreSQL planned their array-parameter queries
+-- afresh on every call (custom plans looked cheaper), which cost more than running them
+-- (notifications_write: 0.27 ms a call against 0.11 ms; docs/performance.md, round six).
 
 -- Whether the account has lots or holds whose time is up at p_moment.
 CREATE OR REPLACE FUNCTION credits_is_due(
@@ -23,7 +28,7 @@ BEGIN
         SELECT FROM credits_creditlot l
         WHERE l.account_id = p_account.id AND l.remaining > 0 AND l.expires_on < p_today);
 END;
-$$ LANGUAGE plpgsql;
+$$ LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan;
 
 -- Give shares (lot, amount) back to the lots they were taken from, for p_transaction_id.
 -- A share whose lot's date has passed goes into one new lot of the transaction that
@@ -52,7 +57,7 @@ BEGIN
     FROM unnest(p_lots, p_amounts) AS s(lot_id, amount)
     JOIN credits_creditlot l ON l.id = s.lot_id;
 END;
-$$ LANGUAGE plpgsql;
+$$ LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan;
 
 -- One notification per recipient of a row (reference p_reference) of account
 -- p_account_id, through the one writer. Who is told is the caller's to say
@@ -87,7 +92,7 @@ BEGIN
         p_references => array_fill(p_reference, ARRAY[cardinality(p_recipients)]),
         p_addresses => array_fill(address, ARRAY[cardinality(p_recipients)])) w;
 END;
-$$ LANGUAGE plpgsql;
+$$ LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan;
 
 -- Reverse an admin's addition (take back what remains of its lot) or deduction (give back
 -- exactly what it took, to the lots it took it from). Answers, besides 'ok', 'replay' and
@@ -186,7 +191,7 @@ BEGIN
                              account.id);
     status := 'ok';
 END;
-$$ LANGUAGE plpgsql;
+$$ LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan;
 
 -- Refund a booking, wholly (p_amount NULL: what is not refunded yet) or in part, back to
 -- the lots it took the credits from, latest-expiring first. Answers, besides 'ok',
@@ -284,7 +289,7 @@ BEGIN
                              account.id);
     status := 'ok';
 END;
-$$ LANGUAGE plpgsql;
+$$ LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan;
 
 -- Hold credits until p_expires_at, earliest-expiring first. Answers, besides 'ok',
 -- 'replay' (hold_id) and 'due': 'past' (p_expires_at is not after the moment),
@@ -343,7 +348,7 @@ BEGIN
                              account.id);
     status := 'ok';
 END;
-$$ LANGUAGE plpgsql;
+$$ LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan;
 
 -- Capture a hold (p_amount NULL: all of it) as a booking; the rest is freed. The booking
 -- takes from the hold's lots, earliest-expiring first. Answers, besides 'ok', 'replay'
@@ -429,7 +434,7 @@ BEGIN
                              account.id);
     status := 'ok';
 END;
-$$ LANGUAGE plpgsql;
+$$ LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan;
 
 -- Release a hold: its credits are available again. Answers, besides 'ok' and 'due':
 -- 'not_held' (hold_status says what it is). freed_past as for a capture.
@@ -476,7 +481,7 @@ BEGIN
                              account.id);
     status := 'ok';
 END;
-$$ LANGUAGE plpgsql;
+$$ LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan;
 
 -- Transfer credits from one account to another: a transfer_out row taking from the
 -- source's lots earliest-expiring first and a transfer_in row adding to the target one
@@ -569,4 +574,4 @@ BEGIN
                                 target.id);
     status := 'ok';
 END;
-$$ LANGUAGE plpgsql;
+$$ LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan;

@@ -19,6 +19,11 @@
 --
 -- Answers how many rows it wrote, and the ids of those whose email waits, in id order.
 --
+-- Every function here is planned once per connection (SET plan_cache_mode =
+-- force_generic_plan): left to choose, PostgreSQL planned their array-parameter queries
+-- afresh on every call (custom plans looked cheaper), which cost more than running them
+-- (notifications_write: 0.27 ms a call against 0.11 ms; docs/performance.md, round six).
+--
 -- This file is the function: change it here and add a migration that applies it again
 -- (notifications.sql_files.apply). Applying it twice changes nothing.
 
@@ -64,4 +69,4 @@ BEGIN
     INTO written, emails
     FROM inserted;
 END;
-$$ LANGUAGE plpgsql;
+$$ LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan;
