@@ -36,8 +36,8 @@ class _Echo:
 
 
 def _by(row: CreditTransaction, *, show_actor: bool) -> str:
-    if api_key_name := getattr(row, "api_key_name", None):
-        return f"API: {api_key_name}" if show_actor else SPACE
+    if made_by := getattr(row, "made_by", None):
+        return made_by if show_actor else SPACE
     if row.actor_id is None:
         return "System"
     return row.actor.display_name if show_actor else SPACE

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import connection
-from django.db.models import F, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models import CharField, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -141,15 +141,23 @@ def balance_subquery():
     return Coalesce(Subquery(usable), Value(ZERO))
 
 
+# What made a row when no person did it themselves, as another app knows it: an
+# expression giving a label ("API: Bookings"), or NULL. The api app registers its keys' in
+# its ready(); credits names no other app.
+_made_by: list = []
+
+
+def register_made_by(expression) -> None:
+    _made_by.append(expression)
+
+
 def get_transactions(customer) -> QuerySet[CreditTransaction]:
-    """The customer's transactions, newest first. `api_key_name` is the name of the API key
-    that made a row (the api app's ApiKeyChange, docs/api.md), else None."""
-    return (
-        CreditTransaction.objects.filter(account_id=_account_id(customer))
-        .select_related("actor")
-        .annotate(api_key_name=F("api_change__api_key__name"))
-        .order_by("-seq")
-    )
+    """The customer's transactions, newest first. `made_by` is the label of what made a
+    row when another app did (register_made_by), else None."""
+    rows = CreditTransaction.objects.filter(account_id=_account_id(customer))
+    nobody = Value(None, output_field=CharField())
+    made_by = Coalesce(*_made_by, nobody) if _made_by else nobody
+    return rows.select_related("actor").annotate(made_by=made_by).order_by("-seq")
 
 
 def filter_transactions(

@@ -194,6 +194,7 @@ def test_transactions_list_filters_and_pages(api, clock):
 def test_the_history_pages_name_the_key(api):
     member = UserFactory()
     api.post(f"/api/v1/customers/user_{member.pk}/credits", {"amount": "4"})
+    services.add_credits(member, 1)  # no key, no person: "System", not "API: "
     staff = StaffFactory()
     client = Client()
     client.login(username=staff.email, password=PASSWORD)
@@ -201,6 +202,8 @@ def test_the_history_pages_name_the_key(api):
     assert "API: Bookings" in page
     csv = b"".join(client.get(f"/customers/users/{member.pk}/transactions/export.csv")).decode()
     assert "API: Bookings" in csv
+    assert page.count("API: ") == csv.count("API: ") == 1
+    assert "System" in page and "System" in csv
     mine = Client()
     mine.login(username=member.email, password=PASSWORD)
     members_page = mine.get(f"/membership/users/{member.pk}/transactions/")
