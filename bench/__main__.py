@@ -70,7 +70,7 @@ def outbox_runs(stack, user_ids, rows, log):
     stack.start_relay()
     relayed = writes.run_ledger(user_ids, n, config.SECONDS)
     stack.start_worker()
-    delivery.drain()
+    delivery.drain(stack.url)
     last_pk = Notification.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
     paced = writes.run_ledger(user_ids, n, config.SECONDS, rate=full.per_second / 2)
     paced.delivery = delivery.latency(last_pk)

@@ -114,6 +114,11 @@ def run(server_url: str, pgbench_database: str, database_url: str, user_ids: lis
 
     users = (user_ids[0], user_ids[0] + min(len(user_ids), API_CUSTOMERS) - 1)
     key = create_api_key(name="Bench", scope="write").key
+    # Statistics as autovacuum keeps them in production: the write benchmarks grew the lot
+    # usages from none, and with the first statistics a charge's lots were read by a hash
+    # join over every lot (9 ms a charge, against 0.06 ms after ANALYZE).
+    with connections["default"].cursor() as cursor:
+        cursor.execute("ANALYZE")
     connections.close_all()
     writes.pgbench_init(server_url, pgbench_database, 10)
     port = pages._free_port()

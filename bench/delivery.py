@@ -108,15 +108,23 @@ class Stack:
         self.redis.wait(10)
 
 
-def drain(timeout: float = 120) -> None:
-    """Wait until no email is pending (a backlog left by a run without the worker)."""
+def drain(broker_url: str, timeout: float = 180) -> None:
+    """Wait until no email is pending and the broker's queue is empty: a run without the
+    worker leaves thousands of tasks in Redis (and, past their lease, their second copies,
+    which find their rows sent), and a run after it would wait behind them."""
+    import redis
+
     from notifications.models import EmailStatus, Notification
 
     deadline = time.monotonic() + timeout
     pending = Notification.objects.filter(email_status=EmailStatus.PENDING)
-    while pending.exists():
+    queue = redis.Redis.from_url(broker_url)
+    while pending.exists() or queue.llen("celery"):
         if time.monotonic() > deadline:
-            raise RuntimeError(f"{pending.count()} emails still pending after {timeout:g} s")
+            raise RuntimeError(
+                f"{pending.count()} emails pending, {queue.llen('celery')} tasks queued"
+                f" after {timeout:g} s"
+            )
         time.sleep(0.5)
 
 
