@@ -8,7 +8,8 @@ import datetime as dt
 import re
 from decimal import Decimal
 
-from django.db.models import Prefetch, Q, QuerySet, prefetch_related_objects
+from django.db.models import F, Prefetch, Q, QuerySet, Value, prefetch_related_objects
+from django.db.models.functions import Concat, NullIf
 
 from credits import selectors as ledger
 from credits.models import (
@@ -201,10 +202,22 @@ def get_transaction(value: str) -> CreditTransaction:
     return with_lots(found)
 
 
+# How a change made through a key is named, in the API's `actor` and in the history's
+# "By" (made_by, registered with credits.selectors in apps.py): "API: <key name>".
+KEY_ACTOR_PREFIX = "API: "
+
+
+def made_by_key():
+    """The history's label of a row made through a key, NULL for any other row (Concat
+    reads NULL as "", so the bare prefix is made NULL again)."""
+    prefix = Value(KEY_ACTOR_PREFIX)
+    return NullIf(Concat(prefix, F("api_change__api_key__name")), prefix)
+
+
 def _actor(row: CreditTransaction) -> str | None:
     change = getattr(row, "api_change", None)
     if change is not None:
-        return f"API: {change.api_key.name}"
+        return f"{KEY_ACTOR_PREFIX}{change.api_key.name}"
     return row.actor.display_name if row.actor_id else None
 
 

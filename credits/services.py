@@ -23,7 +23,7 @@ from queue import Empty, SimpleQueue
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.db.models import Subquery, Sum
 from django.urls import get_script_prefix, set_script_prefix
 from django.utils import timezone
@@ -439,6 +439,13 @@ def _post(
         return _posted(answer, account, content, actor=actor, idempotency_key=idempotency_key)
 
 
+def _as_stored(row: models.Model) -> models.Model:
+    """A model instance built from what a ledger function answered, as if read back: the
+    row is in the database, so saving it would update (never insert) it."""
+    row._state.adding, row._state.db = False, connection.alias
+    return row
+
+
 def _posted(answer, account, content: dict, *, actor, idempotency_key) -> CreditTransaction:
     """The CreditTransaction the database function recorded (`content` is what was asked
     for), or its refusal raised. The caller's `account` instance moves on with it."""
@@ -460,22 +467,23 @@ def _posted(answer, account, content: dict, *, actor, idempotency_key) -> Credit
     elif status == "ok":
         notifications.deliver_after_commit(emails)
         account.balance, account.last_seq, account.last_transaction_at = balance, seq, created_at
-        recorded = CreditTransaction(
-            pk=transaction_id,
-            account_id=account_id,
-            seq=seq,
-            balance_after=balance,
-            created_at=created_at,
-            kind=content["kind"],
-            amount=content["amount"],
-            expires_on=content["expires_on"],
-            memo=content["memo"],
-            actor=actor,
-            idempotency_key=idempotency_key,
-            on_behalf_of_id=content["on_behalf_of_id"],
-            batch_id=content["batch_id"],
+        recorded = _as_stored(
+            CreditTransaction(
+                pk=transaction_id,
+                account_id=account_id,
+                seq=seq,
+                balance_after=balance,
+                created_at=created_at,
+                kind=content["kind"],
+                amount=content["amount"],
+                expires_on=content["expires_on"],
+                memo=content["memo"],
+                actor=actor,
+                idempotency_key=idempotency_key,
+                on_behalf_of_id=content["on_behalf_of_id"],
+                batch_id=content["batch_id"],
+            )
         )
-        recorded._state.adding, recorded._state.db = False, connection.alias
         return recorded
     raise RuntimeError(f"credits_post_adjustment answered {status!r}.")
 
@@ -952,17 +960,18 @@ def hold_credits(
         if status == "ok":
             notifications.deliver_after_commit(answer["emails"] or [])
             # The hold as written (as _posted builds an adjustment's row): no read back.
-            hold = CreditHold(
-                pk=answer["hold_id"],
-                account=customer.credit_account,
-                amount=amount,
-                expires_at=expires_at,
-                memo=memo,
-                actor=actor,
-                created_at=answer["created_at"],
-                idempotency_key=idempotency_key,
+            hold = _as_stored(
+                CreditHold(
+                    pk=answer["hold_id"],
+                    account=customer.credit_account,
+                    amount=amount,
+                    expires_at=expires_at,
+                    memo=memo,
+                    actor=actor,
+                    created_at=answer["created_at"],
+                    idempotency_key=idempotency_key,
+                )
             )
-            hold._state.adding, hold._state.db = False, connection.alias
             return hold
         if status == "replay":
             notifications.deliver_after_commit(answer["emails"] or [])
@@ -1108,20 +1117,21 @@ def capture_hold(
             hold.status, hold.captured = answer["hold_status"], charged
             hold.closed_at = answer["created_at"]
             # The booking as written (as _posted builds an adjustment's row): no read back.
-            booking = CreditTransaction(
-                pk=answer["transaction_id"],
-                account_id=answer["account_pk"],
-                seq=answer["seq"],
-                kind=TransactionKind.BOOKING,
-                amount=-charged,
-                balance_after=answer["balance"],
-                memo=memo,
-                actor=actor,
-                created_at=answer["created_at"],
-                idempotency_key=idempotency_key,
-                hold_id=hold.pk,
+            booking = _as_stored(
+                CreditTransaction(
+                    pk=answer["transaction_id"],
+                    account_id=answer["account_pk"],
+                    seq=answer["seq"],
+                    kind=TransactionKind.BOOKING,
+                    amount=-charged,
+                    balance_after=answer["balance"],
+                    memo=memo,
+                    actor=actor,
+                    created_at=answer["created_at"],
+                    idempotency_key=idempotency_key,
+                    hold_id=hold.pk,
+                )
             )
-            booking._state.adding, booking._state.db = False, connection.alias
             return booking
         if status == "replay":
             content = {
