@@ -53,10 +53,10 @@ def get_customer(value: str, *, field: str | None = None) -> User | Company:
     if match is None:
         raise not_found("customer", field)
     model = User if match[1] == "user" else Company
-    customer = model.objects.select_related("credit_account").filter(pk=int(match[2])).first()
-    if customer is None:
-        raise not_found("customer", field)
-    return customer
+    try:
+        return model.objects.select_related("credit_account").get(pk=int(match[2]))
+    except model.DoesNotExist:
+        raise not_found("customer", field) from None
 
 
 ROW_ID = re.compile(r"[1-9][0-9]{0,17}")
@@ -77,17 +77,14 @@ def customer_summary(customer, balance: Decimal) -> dict:
 
 
 def customer_detail(customer) -> dict:
-    buckets = ledger.get_expiration_breakdown(customer)
-    balance = sum((amount for _, amount in buckets), ZERO)
-    # Available is the balance less what is held, as credits.selectors defines it: the
-    # balance is summed from the breakdown already read, so one query fewer.
-    held = ledger.get_held_balance(customer)
+    balances = ledger.get_balances(customer)
     return {
-        **customer_summary(customer, balance),
-        "available": money(balance - held),
-        "held": money(held),
+        **customer_summary(customer, balances.balance),
+        "available": money(balances.available),
+        "held": money(balances.held),
         "buckets": [
-            {"expires_on": expires_on, "amount": money(amount)} for expires_on, amount in buckets
+            {"expires_on": expires_on, "amount": money(amount)}
+            for expires_on, amount in balances.breakdown
         ],
     }
 

@@ -242,14 +242,15 @@ class AdjustBalanceAdminMixin:
             status = 422
         else:
             form = AdjustBalanceForm.blank(expiry="")
+        balances = selectors.get_balances(customer)
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
             "original": customer,
             "title": f"Adjust credit balance: {customer}",
             "form": form,
-            "balance": selectors.get_balance(customer),
-            "breakdown": selectors.get_expiration_breakdown(customer),
+            "balance": balances.balance,
+            "breakdown": balances.breakdown,
             "change_url": change_url,
         }
         return TemplateResponse(

@@ -41,20 +41,23 @@ def _account_id(customer) -> int:
     return customer.credit_account.pk
 
 
+# A customer's usable credits per expiration date and what active holds earmark (the third
+# column), in one query: the balance, its breakdown, held and available all come from it.
 # Dated and never-expiring lots are read by two range scans of the open-lot index
 # (account, expires_on) joined by UNION ALL: an OR of the two conditions would let
 # PostgreSQL prefer the plain account index and read every lot the customer ever had.
 # Plain SQL: this runs on every page that shows a balance, and building it with the ORM
 # cost more than running it.
 USABLE_TOTALS_SQL = """
-SELECT expires_on, SUM(remaining) FROM credits_creditlot
+SELECT expires_on, SUM(remaining), 0 FROM credits_creditlot
 WHERE account_id = %(account)s AND remaining > 0 AND expires_on >= %(today)s
 GROUP BY expires_on
 UNION ALL
-SELECT NULL, SUM(remaining) FROM credits_creditlot
+SELECT NULL, SUM(remaining), 0 FROM credits_creditlot
 WHERE account_id = %(account)s AND remaining > 0 AND expires_on IS NULL
 UNION ALL
-SELECT l.expires_on, SUM(hl.amount) FROM credits_credithold h
+SELECT l.expires_on, SUM(hl.amount), SUM(hl.amount) FILTER (WHERE h.expires_at > %(now)s)
+FROM credits_credithold h
 JOIN credits_creditholdlot hl ON hl.hold_id = h.id
 JOIN credits_creditlot l ON l.id = hl.lot_id
 WHERE h.account_id = %(account)s AND h.status = 'held'
@@ -63,38 +66,57 @@ GROUP BY l.expires_on
 """
 
 
-def _usable_totals(customer) -> list[tuple[dt.date | None, Decimal]]:
-    """(expiration date or None, credits) of the usable lots (time not up, even if not
-    yet swept) and of what holds earmark of them, in one query."""
+@dataclass(frozen=True)
+class Balances:
+    """A customer's credits at one moment, from one query (get_balances)."""
+
+    breakdown: list[tuple[dt.date | None, Decimal]]  # soonest first, never-expiring last, > 0
+    held: Decimal  # what active holds (time not up) earmark; in the balance
+
+    @property
+    def balance(self) -> Decimal:
+        return sum((amount for _, amount in self.breakdown), ZERO).quantize(CENT)
+
+    @property
+    def available(self) -> Decimal:
+        return (self.balance - self.held).quantize(CENT)
+
+
+def get_balances(customer) -> Balances:
+    """The usable lots' credits per expiration date (time not up, even if not yet swept),
+    held credits included, and what active holds earmark: balance, breakdown, held and
+    available in one query."""
     now = timezone.now()
     params = {"account": _account_id(customer), "today": timezone.localdate(now), "now": now}
     with connection.cursor() as cursor:
         cursor.execute(USABLE_TOTALS_SQL, params)
         rows = cursor.fetchall()
     totals: dict[dt.date | None, Decimal] = {}
-    for day, total in rows:
+    held = ZERO
+    for day, total, held_now in rows:
         if total is not None:
             totals[day] = totals.get(day, ZERO) + total
-    return [(day, total.quantize(CENT)) for day, total in totals.items()]
+        held += held_now or ZERO
+    breakdown = sorted(totals.items(), key=lambda row: (row[0] is None, row[0]))
+    return Balances(
+        breakdown=[(day, total.quantize(CENT)) for day, total in breakdown if total > 0],
+        held=held.quantize(CENT),
+    )
 
 
 def get_balance(customer) -> Decimal:
     """The credits the customer can spend now."""
-    total = sum((total for _, total in _usable_totals(customer)), ZERO)
-    return total.quantize(CENT)
+    return get_balances(customer).balance
 
 
 def get_held_balance(customer) -> Decimal:
     """The credits active holds earmark (holds whose time is not up)."""
-    held = CreditHold.objects.filter(
-        account_id=_account_id(customer), status=HoldStatus.HELD, expires_at__gt=timezone.now()
-    ).aggregate(total=Sum("amount"))["total"]
-    return (held or ZERO).quantize(CENT)
+    return get_balances(customer).held
 
 
 def get_available_balance(customer) -> Decimal:
     """The balance minus what active holds earmark: what can be spent, held or moved."""
-    return (get_balance(customer) - get_held_balance(customer)).quantize(CENT)
+    return get_balances(customer).available
 
 
 def get_active_holds(customer) -> QuerySet[CreditHold]:
@@ -122,8 +144,7 @@ def get_monthly_limit_left(membership) -> Decimal | None:
 
 def get_expiration_breakdown(customer) -> list[tuple[dt.date | None, Decimal]]:
     """(expiration date or None, credits) soonest first, never-expiring last, only > 0."""
-    rows = sorted(_usable_totals(customer), key=lambda row: (row[0] is None, row[0]))
-    return [(expires_on, total.quantize(CENT)) for expires_on, total in rows if total > 0]
+    return get_balances(customer).breakdown
 
 
 def balance_subquery():

@@ -58,14 +58,14 @@ def adjust_balance(request, owner: str, pk: int):
         status = 422
     else:
         form = AdjustBalanceForm.blank()
-    balance = selectors.get_balance(customer)
+    balances = selectors.get_balances(customer)
     context = {
         "customer": customer,
         "owner": owner,
         "form": form,
-        "balance": balance,
-        "balance_after": form.balance_after(balance),
-        "breakdown": selectors.get_expiration_breakdown(customer),
+        "balance": balances.balance,
+        "balance_after": form.balance_after(balances.balance),
+        "breakdown": balances.breakdown,
         "nobody_told": notices.nobody_told(customer),
     }
     return render_page_or_part(
@@ -251,12 +251,13 @@ def transfer_credits(request, owner: str, pk: int):
         status = 422
     else:
         form = TransferForm.blank(initial={"direction": "out"}, others=others)
+    balances = selectors.get_balances(customer)
     context = {
         "customer": customer,
         "owner": owner,
         "form": form,
-        "balance": selectors.get_balance(customer),
-        "available": selectors.get_available_balance(customer),
+        "balance": balances.balance,
+        "available": balances.available,
     }
     return render_page_or_part(
         request, "credits/transfer.html", context, partials={"adjust-dialog-body"}, status=status

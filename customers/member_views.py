@@ -36,16 +36,15 @@ def _credits_section(customer, *, title: str, anchor: str, transactions_url: str
         return transactions_url if other == customer else visible.get((type(other), other.pk))
 
     selectors.add_history_details(recent.rows, list_url_of=list_url_of)
-    balance = selectors.get_balance(customer)
-    held = selectors.get_held_balance(customer)
+    balances = selectors.get_balances(customer)
     return {
         "customer": customer,
         "title": title,
         "anchor": anchor,
-        "balance": balance,
-        "held": held,
-        "available": balance - held,
-        "breakdown": selectors.get_expiration_breakdown(customer),
+        "balance": balances.balance,
+        "held": balances.held,
+        "available": balances.available,
+        "breakdown": balances.breakdown,
         "recent": recent,
         "transactions_url": transactions_url,
         **extra,
