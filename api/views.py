@@ -127,7 +127,7 @@ def webhook_toggle(request, pk: int):
 
 @require_POST
 def webhook_send_again(request, pk: int):
-    """A failed delivery pending again, with fresh attempts; htmx gets its endpoint's
+    """A failed or sent delivery pending again, with fresh attempts; htmx gets its endpoint's
     deliveries back (the page's `deliveries` partial)."""
     if refused := _guard(request, policies.can_manage_webhooks):
         return refused

@@ -337,11 +337,12 @@ def _let_go(ch: Channel, pks: list[int]) -> None:
             )
 
 
-def retry_failed(name: str, pks) -> int:
-    """Staff's "send again": failed deliveries back to pending, with fresh attempts, due
-    now. Returns how many."""
+def retry_failed(name: str, pks, *, sent_too: bool = False) -> int:
+    """Staff's "send again": failed deliveries (and sent ones with `sent_too`) back to
+    pending, with fresh attempts, due now. Returns how many."""
     ch = channel(name)
-    failed = ch.model.objects.filter(pk__in=list(pks), **{ch.status: Status.FAILED})
+    statuses = [Status.FAILED, Status.SENT] if sent_too else [Status.FAILED]
+    failed = ch.model.objects.filter(pk__in=list(pks), **{f"{ch.status}__in": statuses})
     count = failed.update(
         **{ch.status: Status.PENDING, ch.attempts: 0, ch.next_attempt_at: timezone.now()}
     )

@@ -315,6 +315,10 @@ CELERY_BEAT_SCHEDULE |= {
         "task": "api.tasks.delete_expired_idempotency_records",
         "schedule": timedelta(hours=1),
     },
+    "delete-old-webhook-deliveries": {
+        "task": "api.tasks.delete_old_webhook_deliveries",
+        "schedule": crontab(hour=4, minute=15),
+    },
 }
 # Webhook targets may be private or loopback addresses only when this is on (tests, a
 # space's own network); link-local and cloud metadata addresses are always refused.
@@ -325,3 +329,6 @@ WEBHOOK_RETRY_SECONDS = [
     float(s) for s in os.environ.get("WEBHOOK_RETRY_SECONDS", "").split(",") if s.strip()
 ]
 WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("WEBHOOK_TIMEOUT_SECONDS", "10"))
+# Deliveries that are done (sent, or failed for good) are kept this long with their
+# attempts, then deleted nightly (a pending one is kept whatever its age).
+WEBHOOK_DELIVERY_RETENTION_DAYS = int(os.environ.get("WEBHOOK_DELIVERY_RETENTION_DAYS", "30"))

@@ -353,3 +353,51 @@ def test_payload_amounts_and_times_are_the_apis(endpoint, receiver, eager_tasks)
     assert body["type"] == "credit_transaction.created"
     assert body["data"]["amount"] == "12.50" and body["data"]["id"] == row.pk
     assert body["timestamp"].endswith("Z") and body["data"]["created_at"].endswith("Z")
+
+
+def test_staff_send_a_sent_delivery_again_with_its_id_and_body(
+    endpoint, receiver, eager_tasks, webhook_staff: Client
+):
+    services.add_credits(UserFactory(), 5)
+    drain()
+    row = WebhookDelivery.objects.get()
+    assert row.status == "sent" and len(receiver.received) == 1
+    assert "Send again" in webhook_staff.get("/webhooks/").content.decode()
+
+    assert webhook_staff.post(f"/webhooks/deliveries/{row.pk}/send-again/").status_code == 302
+    drain()
+    first, again = receiver.received
+    assert (again.webhook_id, again.body) == (first.webhook_id, first.body)
+    receiver.verified(endpoint.secret)
+    row.refresh_from_db()
+    assert (row.status, row.attempts, row.attempt_log.count()) == ("sent", 1, 2)
+
+
+def test_done_deliveries_are_forgotten_after_the_retention_and_pending_ones_kept(
+    endpoint, receiver, eager_tasks, clock, settings
+):
+    settings.WEBHOOK_DELIVERY_RETENTION_DAYS = 30
+    member = UserFactory()
+    services.add_credits(member, 1)
+    drain()  # sent
+    receiver.answer = lambda request: 500
+    services.add_credits(member, 2)  # failed for good
+    drain()
+    old_done = set(WebhookDelivery.objects.values_list("pk", flat=True))
+    assert {row.status for row in WebhookDelivery.objects.all()} == {"sent", "failed"}
+    webhooks.set_enabled(endpoint, True)
+    clock.advance(days=10)
+    services.add_credits(member, 3)  # pending: the receiver still fails, retries wait
+    delivery.relay_due()
+    pending = WebhookDelivery.objects.get(status="pending")
+
+    clock.advance(days=15)  # the first two are 25 days old, the third 15
+    assert webhook_delivery.delete_old_deliveries() == 0, "none is older than 30 days yet"
+    clock.advance(days=10)  # 35 and 25 days
+    assert webhook_delivery.delete_old_deliveries() == len(old_done) == 2
+    assert list(WebhookDelivery.objects.values_list("pk", flat=True)) == [pending.pk]
+    assert not WebhookAttempt.objects.filter(delivery_id__in=old_done).exists()
+    assert WebhookAttempt.objects.filter(delivery=pending).exists()
+    clock.advance(days=10)  # still pending at 35 days: kept
+    assert webhook_delivery.delete_old_deliveries() == 0
+    assert WebhookDelivery.objects.filter(pk=pending.pk, status="pending").exists()
