@@ -41,8 +41,10 @@ class WrkResult:
 
 @dataclass
 class ApiResult:
-    ping: WrkResult
-    customer: WrkResult
+    ping: WrkResult  # the median of get_turns' pings
+    customer: WrkResult  # and of their GET customers
+    # At TARGET_CLIENTS, in turns: [(ping WrkResult, GET customer WrkResult)]
+    get_turns: list = field(default_factory=list)
     # At TARGET_CLIENTS, in turns: [(charges WrkResult, TPC-B PgbenchResult)]
     turns: list = field(default_factory=list)
 
@@ -159,17 +161,28 @@ def run(server_url: str, pgbench_database: str, database_url: str, user_ids: lis
                 time.sleep(0.2)
         _check(f"{base}/api/v1/customers/user_{users[0]}", key)
         seconds = config.PAGE_SECONDS
+        # The two GETs take turns, several times: the machine's speed drifts (one run each
+        # gave ratios from 0.48 to 0.61 in three runs of the same code), and each keeps its
+        # median run, as the writes do.
+        get_turns = [
+            (
+                _measure(base, key, "ping", "Trivial view", "/api/v1/ping", users, seconds),
+                _measure(
+                    base,
+                    key,
+                    "customer",
+                    "GET customer (balance and buckets)",
+                    "/api/v1/customers/{customer_id}",
+                    users,
+                    seconds,
+                ),
+            )
+            for _ in range(config.TARGET_ROUNDS)
+        ]
         result = ApiResult(
-            ping=_measure(base, key, "ping", "Trivial view", "/api/v1/ping", users, seconds),
-            customer=_measure(
-                base,
-                key,
-                "customer",
-                "GET customer (balance and buckets)",
-                "/api/v1/customers/{customer_id}",
-                users,
-                seconds,
-            ),
+            ping=writes.median([ping for ping, _ in get_turns], key="per_second"),
+            customer=writes.median([customer for _, customer in get_turns], key="per_second"),
+            get_turns=get_turns,
         )
         wrk(base, key, "charge", users, 1)  # warm every worker
         for _ in range(config.TARGET_ROUNDS):
@@ -248,14 +261,19 @@ def section(result: ApiResult) -> str:
         f"{charges.per_second:,.0f} charges/s vs {tpcb.tps:,.0f} tps"
         for charges, tpcb in result.turns
     )
+    get_turns = "; ".join(
+        f"{customer.per_second:,.0f} vs {ping.per_second:,.0f} req/s"
+        for ping, customer in result.get_turns
+    )
     return f"""
 ## The API
 
 gunicorn ({config.GUNICORN_WORKERS} sync workers, DEBUG off, the broker, relay and worker
 up as for the writes) serves the API; `wrk` (`-t{config.WRK_THREADS}
 -c{config.TARGET_CLIENTS}`, `bench/api.lua`) sends each request with a write key, for a
-customer picked at random among {API_CUSTOMERS} (10 lots each). GETs run
-{config.PAGE_SECONDS:g} s each; POST charges (1 credit, an Idempotency-Key of its own each)
+customer picked at random among {API_CUSTOMERS} (10 lots each). GET customer and ping take
+{len(result.get_turns)} turns of {config.PAGE_SECONDS:g} s, each keeping its median
+({get_turns}); POST charges (1 credit, an Idempotency-Key of its own each)
 and pgbench's TPC-B (scale 10, {config.TARGET_CLIENTS} clients) take
 {len(result.turns)} turns of {config.SECONDS:g} s, each keeping its median ({turns}).
 `bench/api.py`.

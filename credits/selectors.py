@@ -17,6 +17,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from customers.models import User
+from spacecredits.db import server_bound_cursor
 from spacecredits.formats import credits_number, format_date
 
 from .models import (
@@ -47,7 +48,8 @@ def _account_id(customer) -> int:
 # (account, expires_on) joined by UNION ALL: an OR of the two conditions would let
 # PostgreSQL prefer the plain account index and read every lot the customer ever had.
 # Plain SQL: this runs on every page that shows a balance, and building it with the ORM
-# cost more than running it.
+# cost more than running it; prepared once per connection (spacecredits.db), as planning
+# its three parts cost more than running them (psql: 2.7 ms planned, 0.7 ms run).
 USABLE_TOTALS_SQL = """
 SELECT expires_on, SUM(remaining), 0 FROM credits_creditlot
 WHERE account_id = %(account)s AND remaining > 0 AND expires_on >= %(today)s
@@ -88,7 +90,7 @@ def get_balances(customer) -> Balances:
     available in one query."""
     now = timezone.now()
     params = {"account": _account_id(customer), "today": timezone.localdate(now), "now": now}
-    with connection.cursor() as cursor:
+    with server_bound_cursor() as cursor:  # prepared once per connection
         cursor.execute(USABLE_TOTALS_SQL, params)
         rows = cursor.fetchall()
     totals: dict[dt.date | None, Decimal] = {}

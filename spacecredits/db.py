@@ -17,11 +17,12 @@ PREPARE_THRESHOLD = 5
 
 @contextmanager
 def server_bound_cursor() -> Iterator:
-    """A PostgreSQL cursor whose parameters the server binds, for the two kinds of statement
+    """A PostgreSQL cursor whose parameters the server binds, for the kinds of statement
     where Django's cursors (which quote every parameter into the SQL text) cost more than
-    the statement: one run for every adjustment (prepared once per connection instead of
-    parsed each time) and inserts of tens of thousands of values (sent as binary arrays,
-    placeholder `%b`). Queries are logged and errors translated as with Django's cursors.
+    the statement: one run for every adjustment or every balance shown (prepared once per
+    connection instead of parsed and planned each time) and inserts of tens of thousands
+    of values (sent as binary arrays, placeholder `%b`). Queries are logged and errors
+    translated as with Django's cursors.
 
     If a prepared statement's function ever changes its result columns, rename the function
     (a changed result type fails on connections that prepared the old one).
