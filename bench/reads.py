@@ -9,7 +9,6 @@ import time
 from dataclasses import dataclass
 
 from django.db import connection
-from django.test.utils import CaptureQueriesContext
 
 from credits import selectors
 
@@ -17,9 +16,8 @@ from . import config
 
 
 def read_summary(customer):
-    """What a profile page shows: balance, expiration breakdown, newest transactions."""
-    selectors.get_balance(customer)
-    selectors.get_expiration_breakdown(customer)
+    """What a profile page shows: balance and its breakdown, newest transactions."""
+    selectors.get_balances(customer)
     return selectors.get_transaction_page(selectors.get_transactions(customer))
 
 
@@ -63,11 +61,9 @@ def run(big_customer, small_customer) -> tuple[list[ReadResult], list[tuple[str,
     deep_before = big_last - config.DEEP_PAGES * selectors.PAGE_SIZE
     small_before = small_last // 2 + 1  # a page of older rows of the short history
 
-    with CaptureQueriesContext(connection) as summary_queries:
-        page = read_summary(big_customer)
+    page, summary_queries = _with_queries(lambda: read_summary(big_customer))
     assert len(page.rows) == selectors.PAGE_SIZE and page.rows[0].seq == big_last
-    with CaptureQueriesContext(connection) as deep_queries:
-        deep = read_page(big_customer, deep_before)
+    deep, deep_queries = _with_queries(lambda: read_page(big_customer, deep_before))
     assert deep.rows[0].seq == deep_before - 1
 
     results = []
@@ -92,16 +88,27 @@ def run(big_customer, small_customer) -> tuple[list[ReadResult], list[tuple[str,
             len(deep_queries),
         )
     )
-    plans = [
-        (query["sql"], explain(query["sql"]))
-        for query in [*summary_queries.captured_queries, *deep_queries.captured_queries]
-    ]
+    plans = [(sql, explain(sql, params)) for sql, params in [*summary_queries, *deep_queries]]
     return results, plans
 
 
-def explain(sql: str) -> str:
+def _with_queries(read):
+    """read()'s answer and the (sql, params) it ran: as given to the cursor, so that a
+    statement the server binds (the balance query) can be explained with its values."""
+    queries = []
+
+    def record(execute, sql, params, many, context):
+        queries.append((sql, params))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(record):
+        answer = read()
+    return answer, queries
+
+
+def explain(sql: str, params) -> str:
     with connection.cursor() as cursor:
-        cursor.execute("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY ON) " + sql)
+        cursor.execute("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY ON) " + sql, params)
         return "\n".join(row[0] for row in cursor.fetchall())
 
 
