@@ -9,6 +9,7 @@ from django.db import models
 from django.db.models import Q
 
 from credits.models import CreditHold, CreditTransaction
+from notifications import delivery
 
 
 class Scope(models.TextChoices):
@@ -219,6 +220,11 @@ class WebhookDelivery(models.Model):
 
     def __str__(self):
         return f"{self.event} {self.object_id} → {self.endpoint_id}"
+
+    @property
+    def can_send_again(self) -> bool:
+        """Sent, or failed for good: staff may send it again (webhook_delivery.send_again)."""
+        return self.status in delivery.DONE
 
     @property
     def webhook_id(self) -> str:

@@ -257,22 +257,21 @@ def send_again(delivery_ids) -> int:
         return delivery.retry_failed(WEBHOOK.name, delivery_ids, sent_too=True)
 
 
-DONE = [delivery.Status.SENT, delivery.Status.FAILED]
 # Deliveries deleted per transaction by delete_old_deliveries.
 PRUNE_BATCH = 1000
 
 
-def delete_old_deliveries(*, now: dt.datetime | None = None) -> int:
+def delete_old_deliveries() -> int:
     """Forget deliveries (with their attempts) made more than WEBHOOK_DELIVERY_RETENTION_DAYS
     ago that are done (sent or failed for good); one still pending is kept whatever its
     age. In batches, each its own short transaction. Returns how many."""
-    cutoff = (now or timezone.now()) - dt.timedelta(days=settings.WEBHOOK_DELIVERY_RETENTION_DAYS)
-    done = WebhookDelivery.objects.filter(created_at__lt=cutoff, status__in=DONE)
+    cutoff = timezone.now() - dt.timedelta(days=settings.WEBHOOK_DELIVERY_RETENTION_DAYS)
+    done = WebhookDelivery.objects.filter(created_at__lt=cutoff, status__in=delivery.DONE)
     deleted = 0
     while batch := list(done.order_by("pk").values_list("pk", flat=True)[:PRUNE_BATCH]):
-        with transaction.atomic():
-            WebhookAttempt.objects.filter(delivery_id__in=batch).delete()
-            deleted += WebhookDelivery.objects.filter(pk__in=batch).delete()[0]
+        with transaction.atomic():  # the attempts go with their delivery (CASCADE)
+            _, per_model = WebhookDelivery.objects.filter(pk__in=batch).delete()
+        deleted += per_model[WebhookDelivery._meta.label]
     return deleted
 
 

@@ -79,6 +79,10 @@ class Status(models.TextChoices):
     OFF = "off", "Not sent (turned off)"
 
 
+# A delivery that nothing more is tried for: sent, or failed for good.
+DONE = (Status.SENT, Status.FAILED)
+
+
 @dataclass(frozen=True)
 class Channel:
     """How one kind of delivery is read and sent. The row's fields are named here, so a
@@ -341,9 +345,9 @@ def retry_failed(name: str, pks, *, sent_too: bool = False) -> int:
     """Staff's "send again": failed deliveries (and sent ones with `sent_too`) back to
     pending, with fresh attempts, due now. Returns how many."""
     ch = channel(name)
-    statuses = [Status.FAILED, Status.SENT] if sent_too else [Status.FAILED]
-    failed = ch.model.objects.filter(pk__in=list(pks), **{f"{ch.status}__in": statuses})
-    count = failed.update(
+    statuses = DONE if sent_too else (Status.FAILED,)
+    rows = ch.model.objects.filter(pk__in=list(pks), **{f"{ch.status}__in": statuses})
+    count = rows.update(
         **{ch.status: Status.PENDING, ch.attempts: 0, ch.next_attempt_at: timezone.now()}
     )
     if count:

@@ -99,3 +99,20 @@ def adjuster(client):
 def database_url(db) -> str:
     """The test database as a DATABASE_URL, for a process or connection of its own."""
     return url_of_test_database()
+
+
+# Webhooks: a receiver on 127.0.0.1 (tests/api/webhook_receiver.py), and retries at once to it.
+@pytest.fixture
+def receiver():
+    from tests.api.webhook_receiver import start_receiver
+
+    receiver = start_receiver()
+    yield receiver
+    receiver.server.shutdown()
+
+
+@pytest.fixture
+def fast_retries(settings):
+    settings.WEBHOOKS_ALLOW_PRIVATE = True
+    settings.WEBHOOK_RETRY_SECONDS = [0] * 7
+    settings.WEBHOOK_TIMEOUT_SECONDS = 5

@@ -21,23 +21,9 @@ from notifications import delivery
 from notifications.models import Notification, NotificationKind
 from tests.factories import StaffFactory, UserFactory
 
-from .webhook_receiver import start_receiver
+from .webhook_receiver import drain
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def receiver():
-    receiver = start_receiver()
-    yield receiver
-    receiver.server.shutdown()
-
-
-@pytest.fixture
-def fast_retries(settings):
-    settings.WEBHOOKS_ALLOW_PRIVATE = True
-    settings.WEBHOOK_RETRY_SECONDS = [0] * 7
-    settings.WEBHOOK_TIMEOUT_SECONDS = 5
 
 
 @pytest.fixture
@@ -50,14 +36,6 @@ def endpoint(receiver, fast_retries, owner):
     return webhooks.create_webhook_endpoint(
         receiver.url, events=WebhookEvent.values, created_by=owner
     ).endpoint
-
-
-def drain(limit: int = 100) -> None:
-    """The relay's code until nothing is due (tasks run here: eager_tasks)."""
-    for _ in range(limit):
-        if not delivery.relay_due():
-            return
-    raise AssertionError("deliveries kept coming")
 
 
 def test_every_ledger_row_and_hold_event_is_delivered_once_signed_in_the_apis_shape(

@@ -1,5 +1,7 @@
 """A webhook receiver for the tests: a small HTTP server on 127.0.0.1 in a thread that keeps
-every request and answers as it is told (a status per request, then 200)."""
+every request and answers as it is told (a status per request, then 200); and `drain`, the
+relay run in the test until nothing is due. The fixtures `receiver` and `fast_retries` are
+in tests/conftest.py (the API's tests and the browser's use them)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from standardwebhooks.webhooks import Webhook
+
+from notifications import delivery
 
 
 @dataclass
@@ -85,3 +89,11 @@ def start_receiver() -> Receiver:
     receiver = Receiver(server)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return receiver
+
+
+def drain(limit: int = 100) -> None:
+    """The relay's code until nothing is due (tasks run here: eager_tasks)."""
+    for _ in range(limit):
+        if not delivery.relay_due():
+            return
+    raise AssertionError("deliveries kept coming")

@@ -11,31 +11,8 @@ from playwright.sync_api import expect
 from api import webhooks
 from api.models import WebhookDelivery, WebhookEvent
 from credits import services
-from notifications import delivery
-from tests.api.webhook_receiver import start_receiver
+from tests.api.webhook_receiver import drain
 from tests.factories import PASSWORD, StaffFactory, UserFactory
-
-
-@pytest.fixture
-def receiver():
-    receiver = start_receiver()
-    yield receiver
-    receiver.server.shutdown()
-
-
-@pytest.fixture
-def fast_retries(settings):
-    settings.WEBHOOKS_ALLOW_PRIVATE = True
-    settings.WEBHOOK_RETRY_SECONDS = [0] * 7
-    settings.WEBHOOK_TIMEOUT_SECONDS = 5
-
-
-def drain(limit: int = 100) -> None:
-    """The relay's code until nothing is due (tasks run here: eager_tasks)."""
-    for _ in range(limit):
-        if not delivery.relay_due():
-            return
-    raise AssertionError("deliveries kept coming")
 
 
 @pytest.mark.django_db(transaction=True)
